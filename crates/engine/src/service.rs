@@ -225,7 +225,7 @@ pub trait ImageBackend: Send + Sync {
     /// `GET /images/{name}/json`.
     async fn image_inspect(&self, name: &str) -> Result<m::ImageInspect>;
     /// `GET /images/{name}/history`.
-    async fn image_history(&self, name: &str) -> Result<Vec<m::HistoryResponseItem>>;
+    async fn image_history(&self, name: &str) -> Result<Vec<m::ImageHistoryResponseItem>>;
     /// `POST /images/{name}/tag`.
     async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()>;
     /// `DELETE /images/{name}`.
