@@ -1,0 +1,328 @@
+//! Hijacked connections: an HTTP/1.1 request with `Upgrade: tcp`, after which the socket
+//! carries the container's raw stdio in both directions.
+//!
+//! The request is written by hand, as the docker CLI does, so that the caller owns the socket:
+//! it can read bytes exactly as the daemon sent them and half-close the write side when its
+//! stdin ends (the daemon then closes the container's stdin).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::{Error, Host};
+
+/// Largest response head we accept before giving up.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// The two halves of a hijacked connection.
+pub struct Hijacked {
+    /// Bytes from the daemon: the container's output, framed or raw.
+    pub reader: Pin<Box<dyn AsyncRead + Send>>,
+    /// Bytes to the daemon: the container's stdin. `shutdown()` half-closes the socket.
+    pub writer: Pin<Box<dyn AsyncWrite + Send>>,
+}
+
+impl std::fmt::Debug for Hijacked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hijacked")
+    }
+}
+
+/// Open the connection, send the upgrade request, check the answer.
+pub(crate) async fn hijack(
+    host: &Host,
+    version: &str,
+    path: &str,
+    query: &[(&str, String)],
+    body: Option<&serde_json::Value>,
+) -> Result<Hijacked, Error> {
+    let connect_err =
+        |e: std::io::Error| Error::Connect { host: host.to_string(), reason: e.to_string() };
+    let (reader, mut writer): (Pin<Box<dyn AsyncRead + Send>>, Pin<Box<dyn AsyncWrite + Send>>) =
+        match host {
+            Host::Unix(p) => {
+                let (r, w) = UnixStream::connect(p).await.map_err(connect_err)?.into_split();
+                (Box::pin(r), Box::pin(w))
+            }
+            Host::Tcp(a) => {
+                let (r, w) = TcpStream::connect(a).await.map_err(connect_err)?.into_split();
+                (Box::pin(r), Box::pin(w))
+            }
+        };
+    let request = build_request(host, version, path, query, body);
+    writer.write_all(&request).await?;
+    writer.flush().await?;
+
+    let mut reader = reader;
+    let mut buf = Vec::with_capacity(1024);
+    let head_end = loop {
+        if let Some(end) = find_head_end(&buf) {
+            break end;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(Error::Protocol("response head too large".into()));
+        }
+        let mut chunk = [0u8; 4096];
+        let n = reader.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(Error::Protocol("connection closed before response".into()));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = parse_head(&buf[..head_end])?;
+    let rest = buf[head_end..].to_vec();
+    if head.status == 101 || head.status == 200 {
+        return Ok(Hijacked { reader: Box::pin(Prefixed { prefix: rest, pos: 0, inner: reader }), writer });
+    }
+    // An error answer: read its body and surface the daemon's message.
+    let mut body = rest;
+    if head.chunked {
+        loop {
+            if let Some(decoded) = decode_chunked(&body) {
+                body = decoded;
+                break;
+            }
+            if read_more(&mut reader, &mut body).await? == 0 {
+                break;
+            }
+        }
+    } else {
+        let want = head.content_length.unwrap_or(usize::MAX);
+        while body.len() < want {
+            if read_more(&mut reader, &mut body).await? == 0 {
+                break;
+            }
+        }
+        body.truncate(want.min(body.len()));
+    }
+    Err(Error::Daemon { status: head.status, message: error_message(&body) })
+}
+
+async fn read_more(r: &mut Pin<Box<dyn AsyncRead + Send>>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut chunk = [0u8; 4096];
+    let n = r.read(&mut chunk).await?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
+fn build_request(
+    host: &Host,
+    version: &str,
+    path: &str,
+    query: &[(&str, String)],
+    body: Option<&serde_json::Value>,
+) -> Vec<u8> {
+    let mut target = format!("/v{version}{path}");
+    if !query.is_empty() {
+        target.push('?');
+        let pairs: Vec<String> =
+            query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+        target.push_str(&pairs.join("&"));
+    }
+    let host_header = match host {
+        Host::Unix(_) => "api.moby.localhost".to_string(),
+        Host::Tcp(a) => a.clone(),
+    };
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!(
+        "POST {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: berth-cli\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body.as_bytes());
+    req
+}
+
+/// Percent-encode a query component (RFC 3986 unreserved characters pass through).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+}
+
+#[derive(Debug, PartialEq)]
+struct Head {
+    status: u16,
+    content_length: Option<usize>,
+    chunked: bool,
+}
+
+fn parse_head(head: &[u8]) -> Result<Head, Error> {
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let proto = parts.next().unwrap_or_default();
+    if !proto.starts_with("HTTP/") {
+        return Err(Error::Protocol(format!("bad status line {status_line:?}")));
+    }
+    let status = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::Protocol(format!("bad status line {status_line:?}")))?;
+    let mut content_length = None;
+    let mut chunked = false;
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            if k == "content-length" {
+                content_length = v.parse().ok();
+            } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
+                chunked = true;
+            }
+        }
+    }
+    Ok(Head { status, content_length, chunked })
+}
+
+/// Decode a complete chunked body, or `None` if more bytes are needed.
+fn decode_chunked(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = String::from_utf8_lossy(&data[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        if data.len() < size + 2 {
+            return None;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// The `message` of a JSON error body, or the body itself.
+fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
+}
+
+/// A reader that first yields bytes read past the response head.
+struct Prefixed {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: Pin<Box<dyn AsyncRead + Send>>,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = (self.prefix.len() - self.pos).min(buf.remaining());
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            return Poll::Ready(Ok(()));
+        }
+        self.inner.as_mut().poll_read(cx, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::UnixListener;
+
+    #[test]
+    fn request_is_an_upgrade_with_versioned_path_and_encoded_query() {
+        let host = Host::Unix("/x.sock".into());
+        let body = serde_json::json!({"Detach": false});
+        let req = build_request(&host, "1.47", "/exec/abc/start", &[("detachKeys", "ctrl-p,ctrl-q".into())], Some(&body));
+        let text = String::from_utf8(req).unwrap();
+        assert!(text.starts_with("POST /v1.47/exec/abc/start?detachKeys=ctrl-p%2Cctrl-q HTTP/1.1\r\n"), "{text}");
+        assert!(text.contains("\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"));
+        assert!(text.contains("Content-Length: 16\r\n"));
+        assert!(text.ends_with("\r\n\r\n{\"Detach\":false}"));
+    }
+
+    #[test]
+    fn heads_parse() {
+        let h = parse_head(b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\n").unwrap();
+        assert_eq!(h, Head { status: 101, content_length: None, chunked: false });
+        let h = parse_head(b"HTTP/1.1 404 Not Found\r\ncontent-length: 7\r\n\r\n").unwrap();
+        assert_eq!(h, Head { status: 404, content_length: Some(7), chunked: false });
+        let h = parse_head(b"HTTP/1.1 500 x\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        assert!(h.chunked);
+        assert!(parse_head(b"garbage\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn chunked_bodies_decode() {
+        assert_eq!(decode_chunked(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(), b"abcde");
+        assert_eq!(decode_chunked(b"3\r\nab"), None);
+    }
+
+    #[test]
+    fn error_messages_come_from_json() {
+        assert_eq!(error_message(br#"{"message":"No such container: x"}"#), "No such container: x");
+        assert_eq!(error_message(b"plain text\n"), "plain text");
+    }
+
+    async fn serve_once(response: &'static [u8]) -> (tempfile::TempDir, Host, tokio::task::JoinHandle<Vec<u8>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let task = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut req = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while find_head_end(&req).is_none() {
+                let n = conn.read(&mut chunk).await.unwrap();
+                req.extend_from_slice(&chunk[..n]);
+            }
+            conn.write_all(response).await.unwrap();
+            // Echo whatever the client sends until it half-closes.
+            let mut echoed = Vec::new();
+            conn.read_to_end(&mut echoed).await.unwrap();
+            conn.write_all(&echoed).await.unwrap();
+            echoed
+        });
+        (dir, Host::Unix(path), task)
+    }
+
+    #[tokio::test]
+    async fn hijack_hands_over_raw_stream_and_half_closes() {
+        let (_dir, host, server) = serve_once(b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\nearly").await;
+        let mut h = hijack(&host, "1.47", "/containers/x/attach", &[], None).await.unwrap();
+        h.writer.write_all(b"input").await.unwrap();
+        h.writer.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        h.reader.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"earlyinput");
+        assert_eq!(server.await.unwrap(), b"input");
+    }
+
+    #[tokio::test]
+    async fn hijack_surfaces_daemon_errors() {
+        let (_dir, host, _server) = serve_once(
+            b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 36\r\n\r\n{\"message\":\"No such container: abc\"}",
+        )
+        .await;
+        let err = hijack(&host, "1.47", "/containers/abc/attach", &[], None).await.unwrap_err();
+        match err {
+            Error::Daemon { status, message } => {
+                assert_eq!(status, 404);
+                assert_eq!(message, "No such container: abc");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! A connected Docker Engine API client for talking to berthd.
+//!
+//! Everything the `berth` CLI says to the daemon goes through this crate:
+//!
+//! * [`Host`] parses the daemon address (`unix:///path` or `tcp://host:port`), chosen by
+//!   [`Host::resolve`] from the `-H/--host` flag, then `DOCKER_HOST`, then [`DEFAULT_HOST`].
+//! * [`Client::connect`] builds a [`bollard::Docker`] for that host and negotiates the API
+//!   version: it starts from [`berth_api::API_VERSION`] (berthd rejects newer versions in the
+//!   path, so we never send bollard's own default) and downgrades to what the server reports.
+//! * [`Client::hijack`] performs the `Connection: Upgrade` / `Upgrade: tcp` requests (container
+//!   attach, exec start) itself and hands back the raw byte stream. bollard decodes hijacked
+//!   streams by guessing the framing from the first byte; docker decides from the container's
+//!   `Tty` setting, so the caller gets raw bytes and demultiplexes them when it knows it must.
+//!
+//! Errors carry a [`berth_errdefs::Kind`] derived from the HTTP status, so the CLI can tell a
+//! missing image (404) from any other failure without parsing messages.
+#![deny(missing_docs)]
+
+mod hijack;
+mod host;
+
+
+use berth_errdefs::{HasKind, Kind};
+use bollard::{ClientVersion, Docker};
+
+pub use hijack::Hijacked;
+pub use host::{Host, DEFAULT_HOST};
+
+/// Seconds bollard waits for response headers. Long-running calls (wait, attach, logs -f) must
+/// not time out on the client side, as the docker CLI has no such limit either.
+const REQUEST_TIMEOUT_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// Failures of connecting to or talking with the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The host address could not be understood.
+    #[error("invalid host {host:?}: {reason}")]
+    InvalidHost {
+        /// The address as given.
+        host: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// The daemon could not be reached at all.
+    #[error("cannot connect to the berth daemon at {host}: {reason}")]
+    Connect {
+        /// The address we tried.
+        host: String,
+        /// What the transport said.
+        reason: String,
+    },
+    /// The daemon answered with an error status; `message` is its `{"message": ...}` text.
+    #[error("{message}")]
+    Daemon {
+        /// The HTTP status code.
+        status: u16,
+        /// The daemon's message, verbatim.
+        message: String,
+    },
+    /// The daemon's answer could not be understood.
+    #[error("unexpected response from daemon: {0}")]
+    Protocol(String),
+    /// Reading or writing the connection failed.
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Any other error from bollard.
+    #[error("{0}")]
+    Api(bollard::errors::Error),
+}
+
+impl Error {
+    /// The HTTP status of a daemon error response, if this is one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Daemon { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl From<bollard::errors::Error> for Error {
+    fn from(e: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as B;
+        match e {
+            B::DockerResponseServerError { status_code, message } => {
+                Error::Daemon { status: status_code, message }
+            }
+            B::DockerContainerWaitError { error, code } => {
+                Error::Daemon { status: 200, message: format!("container exited with code {code}: {error}") }
+            }
+            B::DockerStreamError { error } => Error::Daemon { status: 200, message: error },
+            other => Error::Api(other),
+        }
+    }
+}
+
+/// Map an HTTP status to an error kind, as moby's client does.
+pub fn kind_of_status(status: u16) -> Kind {
+    match status {
+        304 => Kind::NotModified,
+        400 => Kind::InvalidArgument,
+        401 | 403 => Kind::PermissionDenied,
+        404 => Kind::NotFound,
+        409 => Kind::Conflict,
+        501 => Kind::NotImplemented,
+        503 => Kind::Unavailable,
+        _ => Kind::Internal,
+    }
+}
+
+impl HasKind for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::InvalidHost { .. } => Kind::InvalidArgument,
+            Error::Connect { .. } | Error::Io(_) => Kind::Unavailable,
+            Error::Daemon { status, .. } => kind_of_status(*status),
+            Error::Protocol(_) | Error::Api(_) => Kind::Internal,
+        }
+    }
+}
+
+/// A connection to berthd: a negotiated [`bollard::Docker`] plus the raw host for hijacking.
+#[derive(Debug, Clone)]
+pub struct Client {
+    docker: Docker,
+    host: Host,
+}
+
+impl Client {
+    /// Connect to `host` (or `DOCKER_HOST`, or [`DEFAULT_HOST`]) and negotiate the API version.
+    pub async fn connect(host: Option<&str>) -> Result<Client, Error> {
+        let host = Host::resolve(host)?;
+        let client = Client::new(host)?;
+        client.negotiate().await
+    }
+
+    /// Build a client for `host` without contacting the daemon; the API version is
+    /// [`berth_api::API_VERSION`] until [`Client::negotiate`] is called.
+    pub fn new(host: Host) -> Result<Client, Error> {
+        let version = max_client_version();
+        let docker = match &host {
+            Host::Unix(path) => {
+                let addr = format!("unix://{}", path.display());
+                Docker::connect_with_unix(&addr, REQUEST_TIMEOUT_SECS, &version)
+            }
+            Host::Tcp(addr) => {
+                Docker::connect_with_http(&format!("tcp://{addr}"), REQUEST_TIMEOUT_SECS, &version)
+            }
+        }
+        .map_err(|e| connect_error(&host, e))?;
+        Ok(Client { docker, host })
+    }
+
+    /// Ask the daemon for its API version and downgrade ours if it is older.
+    pub async fn negotiate(self) -> Result<Client, Error> {
+        let host = self.host.clone();
+        let docker = self.docker.negotiate_version().await.map_err(|e| connect_error(&host, e))?;
+        Ok(Client { docker, host })
+    }
+
+    /// The bollard client, for every ordinary (non-hijacked) call.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The host this client talks to.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The negotiated API version, e.g. `"1.47"`.
+    pub fn api_version(&self) -> String {
+        self.docker.client_version().to_string()
+    }
+
+    /// Send `POST /v{version}{path}?{query}` with an optional JSON body, asking the daemon to
+    /// upgrade the connection to a raw stream (`Upgrade: tcp`). On `101`/`200` the connection
+    /// is handed back; any other status becomes [`Error::Daemon`].
+    pub async fn hijack(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Hijacked, Error> {
+        hijack::hijack(&self.host, &self.api_version(), path, query, body).await
+    }
+}
+
+/// The newest version we speak: berth_api's, which berthd accepts in request paths.
+fn max_client_version() -> ClientVersion {
+    let (major, minor) = berth_api::parse_version(berth_api::API_VERSION).unwrap_or((1, 47));
+    ClientVersion { major_version: major as usize, minor_version: minor as usize }
+}
+
+/// Turn a transport-level bollard error into [`Error::Connect`]; daemon answers stay errors.
+fn connect_error(host: &Host, e: bollard::errors::Error) -> Error {
+    use bollard::errors::Error as B;
+    match e {
+        B::SocketNotFoundError(_) | B::HyperLegacyError { .. } | B::IOError { .. } => {
+            Error::Connect { host: host.to_string(), reason: e.to_string() }
+        }
+        other => Error::from(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        let cases = [
+            (404, Kind::NotFound),
+            (409, Kind::Conflict),
+            (400, Kind::InvalidArgument),
+            (304, Kind::NotModified),
+            (500, Kind::Internal),
+            (501, Kind::NotImplemented),
+        ];
+        for (status, kind) in cases {
+            let e = Error::Daemon { status, message: "x".into() };
+            assert_eq!(e.kind(), kind, "status {status}");
+        }
+    }
+
+    #[test]
+    fn bollard_server_errors_keep_status_and_message() {
+        let e: Error = bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message: "No such container: foo".into(),
+        }
+        .into();
+        assert_eq!(e.status(), Some(404));
+        assert_eq!(e.to_string(), "No such container: foo");
+    }
+
+    #[test]
+    fn client_version_is_berth_api_version() {
+        assert_eq!(max_client_version().to_string(), berth_api::API_VERSION);
+    }
+
+    #[test]
+    fn missing_socket_is_a_connect_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::Unix(dir.path().join("nope.sock"));
+        let err = Client::new(host).unwrap_err();
+        assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+        assert_eq!(err.kind(), Kind::Unavailable);
+    }
+}
