@@ -216,8 +216,11 @@ fn union_sorted(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> Option<Vec<
     if a.is_none() && b.is_none() {
         return None;
     }
-    let set: BTreeSet<String> =
-        a.iter().chain(b.iter()).flat_map(|v| v.iter().cloned()).collect();
+    let set: BTreeSet<String> = a
+        .iter()
+        .chain(b.iter())
+        .flat_map(|v| v.iter().cloned())
+        .collect();
     Some(set.into_iter().collect())
 }
 
@@ -253,7 +256,9 @@ fn merge_healthcheck(
     image: Option<&HealthConfig>,
 ) -> Option<HealthConfig> {
     let Some(img) = image else { return user };
-    let Some(mut u) = user else { return Some(img.clone()) };
+    let Some(mut u) = user else {
+        return Some(img.clone());
+    };
     if u.test.as_ref().is_none_or(|t| t.is_empty()) {
         u.test = img.test.clone();
     }
@@ -372,7 +377,11 @@ const SIGRTMAX: i32 = 64;
 pub fn parse_signal(s: &str) -> Result<i32, MergeError> {
     let bad = || MergeError::InvalidSignal(s.to_string());
     if let Ok(n) = s.parse::<i64>() {
-        return if (1..=SIGRTMAX as i64).contains(&n) { Ok(n as i32) } else { Err(bad()) };
+        return if (1..=SIGRTMAX as i64).contains(&n) {
+            Ok(n as i32)
+        } else {
+            Err(bad())
+        };
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -385,7 +394,10 @@ pub fn parse_signal(s: &str) -> Result<i32, MergeError> {
         if rest.is_empty() {
             return Some(base_n);
         }
-        let off: i32 = rest.strip_prefix(if sign > 0 { '+' } else { '-' })?.parse().ok()?;
+        let off: i32 = rest
+            .strip_prefix(if sign > 0 { '+' } else { '-' })?
+            .parse()
+            .ok()?;
         let n = base_n + sign * off;
         (off >= 1 && (SIGRTMIN..=SIGRTMAX).contains(&n)).then_some(n)
     };

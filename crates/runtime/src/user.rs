@@ -76,23 +76,38 @@ fn lenient_int(s: &str) -> i64 {
 }
 
 fn parse_passwd(text: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        let get = |i: usize| f.get(i).copied().unwrap_or("");
-        PasswdEntry { name: get(0), uid: lenient_int(get(2)), gid: lenient_int(get(3)), home: get(5) }
-    })
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let get = |i: usize| f.get(i).copied().unwrap_or("");
+            PasswdEntry {
+                name: get(0),
+                uid: lenient_int(get(2)),
+                gid: lenient_int(get(3)),
+                home: get(5),
+            }
+        })
 }
 
 fn parse_group(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        let get = |i: usize| f.get(i).copied().unwrap_or("");
-        let members = match get(3) {
-            "" => Vec::new(),
-            m => m.split(',').collect(),
-        };
-        GroupEntry { name: get(0), gid: lenient_int(get(2)), members }
-    })
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let get = |i: usize| f.get(i).copied().unwrap_or("");
+            let members = match get(3) {
+                "" => Vec::new(),
+                m => m.split(',').collect(),
+            };
+            GroupEntry {
+                name: get(0),
+                gid: lenient_int(get(2)),
+                members,
+            }
+        })
 }
 
 /// `Some(id)` for a numeric part, `None` for a name; an out-of-range number is an error.
@@ -185,7 +200,12 @@ pub fn resolve(
     if home.is_empty() {
         home = "/".to_string();
     }
-    Ok(ResolvedUser { uid, gid, additional_gids, home })
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+        home,
+    })
 }
 
 /// Resolve `GroupAdd` entries: names must exist in the group file, numbers need not. Each
@@ -212,7 +232,10 @@ pub fn additional_groups(names: &[String], group: Option<&str>) -> Result<Vec<u3
 /// `env` with `HOME=home` appended unless it already sets `HOME` (what runc does at exec).
 pub fn with_home(env: &[String], home: &str) -> Vec<String> {
     let mut out = env.to_vec();
-    if !env.iter().any(|e| e.split_once('=').is_some_and(|(k, _)| k == "HOME")) {
+    if !env
+        .iter()
+        .any(|e| e.split_once('=').is_some_and(|(k, _)| k == "HOME"))
+    {
         out.push(format!("HOME={home}"));
     }
     out

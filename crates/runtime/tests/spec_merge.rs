@@ -13,8 +13,10 @@ fn canon(v: &Value) -> String {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let parts: Vec<String> =
-                keys.iter().map(|k| format!("{}:{}", Value::String((*k).clone()), canon(&m[*k]))).collect();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canon(&m[*k])))
+                .collect();
             format!("{{{}}}", parts.join(","))
         }
         Value::Array(a) => format!("[{}]", a.iter().map(canon).collect::<Vec<_>>().join(",")),
@@ -45,16 +47,36 @@ fn cases() -> Vec<(&'static str, Value, Value)> {
     });
     vec![
         ("image defaults only", img.clone(), json!({"Image": "app"})),
-        ("request cmd overrides image cmd", img.clone(), json!({"Cmd": ["bash", "-l"]})),
-        ("request entrypoint drops image cmd", img.clone(), json!({"Entrypoint": ["/bin/top"]})),
+        (
+            "request cmd overrides image cmd",
+            img.clone(),
+            json!({"Cmd": ["bash", "-l"]}),
+        ),
+        (
+            "request entrypoint drops image cmd",
+            img.clone(),
+            json!({"Entrypoint": ["/bin/top"]}),
+        ),
         (
             "request entrypoint and cmd",
             img.clone(),
             json!({"Entrypoint": ["/bin/top"], "Cmd": ["-b"]}),
         ),
-        ("empty-string entrypoint resets", img.clone(), json!({"Entrypoint": [""], "Cmd": ["ls"]})),
-        ("empty-string entrypoint without cmd", img.clone(), json!({"Entrypoint": [""]})),
-        ("empty entrypoint list keeps image cmd only", img.clone(), json!({"Entrypoint": []})),
+        (
+            "empty-string entrypoint resets",
+            img.clone(),
+            json!({"Entrypoint": [""], "Cmd": ["ls"]}),
+        ),
+        (
+            "empty-string entrypoint without cmd",
+            img.clone(),
+            json!({"Entrypoint": [""]}),
+        ),
+        (
+            "empty entrypoint list keeps image cmd only",
+            img.clone(),
+            json!({"Entrypoint": []}),
+        ),
         ("no command at all", json!({"Env": ["A=1"]}), json!({})),
         ("no image config", Value::Null, json!({"Cmd": ["true"]})),
         (
@@ -62,30 +84,66 @@ fn cases() -> Vec<(&'static str, Value, Value)> {
             img.clone(),
             json!({"Env": ["LANG=en_US.UTF-8", "FOO=bar"]}),
         ),
-        ("working dir from request, cleaned", img.clone(), json!({"WorkingDir": "/srv/./x/../y/"})),
-        ("relative working dir", img.clone(), json!({"WorkingDir": "srv"})),
-        ("user from request", img.clone(), json!({"User": "1000:1000"})),
+        (
+            "working dir from request, cleaned",
+            img.clone(),
+            json!({"WorkingDir": "/srv/./x/../y/"}),
+        ),
+        (
+            "relative working dir",
+            img.clone(),
+            json!({"WorkingDir": "srv"}),
+        ),
+        (
+            "user from request",
+            img.clone(),
+            json!({"User": "1000:1000"}),
+        ),
         (
             "labels: image then request",
             img.clone(),
             json!({"Labels": {"version": "2", "team": "x"}}),
         ),
-        ("stop signal from request", img.clone(), json!({"StopSignal": "9"})),
-        ("bad stop signal", img.clone(), json!({"StopSignal": "SIGFOO"})),
-        ("healthcheck NONE disables", img.clone(), json!({"Healthcheck": {"Test": ["NONE"]}})),
+        (
+            "stop signal from request",
+            img.clone(),
+            json!({"StopSignal": "9"}),
+        ),
+        (
+            "bad stop signal",
+            img.clone(),
+            json!({"StopSignal": "SIGFOO"}),
+        ),
+        (
+            "healthcheck NONE disables",
+            img.clone(),
+            json!({"Healthcheck": {"Test": ["NONE"]}}),
+        ),
         (
             "healthcheck fields inherit when zero",
             img.clone(),
             json!({"Healthcheck": {"Test": ["CMD-SHELL", "curl -f localhost"], "Timeout": 5000000000i64}}),
         ),
-        ("healthcheck interval too short", img.clone(), json!({"Healthcheck": {"Interval": 10}})),
+        (
+            "healthcheck interval too short",
+            img.clone(),
+            json!({"Healthcheck": {"Interval": 10}}),
+        ),
         (
             "exposed ports and volumes union",
             img.clone(),
             json!({"ExposedPorts": {"443/tcp": {}, "80/tcp": {}}, "Volumes": {"/cache": {}}}),
         ),
-        ("hostname from request", img.clone(), json!({"Hostname": "web", "Domainname": "example.com"})),
-        ("hostname on host network", img.clone(), json!({"HostConfig": {"NetworkMode": "host"}})),
+        (
+            "hostname from request",
+            img.clone(),
+            json!({"Hostname": "web", "Domainname": "example.com"}),
+        ),
+        (
+            "hostname on host network",
+            img.clone(),
+            json!({"HostConfig": {"NetworkMode": "host"}}),
+        ),
         ("empty env name", img.clone(), json!({"Env": ["=x"]})),
     ]
 }
@@ -170,7 +228,9 @@ fn merge_table() {
 
 #[test]
 fn env_replace_or_append_table() {
-    let defaults: Vec<String> = ["PATH=/bin", "HOSTNAME=abc", "TERM=xterm"].map(String::from).to_vec();
+    let defaults: Vec<String> = ["PATH=/bin", "HOSTNAME=abc", "TERM=xterm"]
+        .map(String::from)
+        .to_vec();
     let cases: &[(&[&str], &str)] = &[
         (&[], "PATH=/bin HOSTNAME=abc TERM=xterm"),
         (&["PATH=/usr/bin"], "PATH=/usr/bin HOSTNAME=abc TERM=xterm"),
@@ -181,7 +241,11 @@ fn env_replace_or_append_table() {
     ];
     for (overrides, want) in cases {
         let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        assert_eq!(replace_or_append_env(&defaults, &o).join(" "), *want, "{overrides:?}");
+        assert_eq!(
+            replace_or_append_env(&defaults, &o).join(" "),
+            *want,
+            "{overrides:?}"
+        );
     }
 }
 
