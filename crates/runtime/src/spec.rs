@@ -18,6 +18,7 @@
 //! spec, nothing of the engine, the image store or the network.
 
 mod caps;
+pub mod devices;
 mod mounts;
 mod resources;
 

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use berth_runtime::merge::{merge, MergeContext};
 use berth_runtime::spec::{
-    all_capabilities, build, capability_name, ContainerFiles, HostFacts, NetworkNamespace,
+    all_capabilities, build, devices::host_devices, ContainerFiles, HostFacts, NetworkNamespace,
     SpecInput,
 };
 use berth_runtime::user::resolve;
@@ -196,7 +196,7 @@ fn runc_runs_default_spec() {
     let b = Bundle::new("default");
     let script = "id; hostname; cat /etc/hostname; grep CapEff /proc/self/status; \
                   echo HOME=$HOME; ls /dev; touch /proc/sys/x 2>/dev/null || echo procsys-ro; \
-                  cat /proc/kcore 2>/dev/null | head -c1 | grep -q . || echo kcore-masked";
+                  head -c1 /proc/interrupts | grep -q . || echo interrupts-masked";
     let (code, out) = b.run(&b.input(json!({"Cmd": ["sh", "-c", script]})));
     assert_eq!(code, 0, "{out}");
     for want in [
@@ -208,7 +208,7 @@ fn runc_runs_default_spec() {
         "null",
         "urandom",
         "procsys-ro",
-        "kcore-masked",
+        "interrupts-masked",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
@@ -248,6 +248,32 @@ fn runc_runs_user_binds_tmpfs_readonly() {
         "root-ro",
         "CapEff:\t0000000000000000",
     ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn runc_runs_privileged() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIP runc_runs_privileged: {why}");
+        return;
+    }
+    let b = Bundle::new("priv");
+    let script = "grep -E 'CapEff|CapBnd' /proc/self/status; ls /dev/null /dev/zero; \
+                  head -c1 /proc/interrupts | grep -q . && echo interrupts-visible; true";
+    let mut input =
+        b.input(json!({"Cmd": ["sh", "-c", script], "HostConfig": {"Privileged": true}}));
+    input.host.devices = host_devices().expect("host devices");
+    let (code, out) = b.run(&input);
+    assert_eq!(code, 0, "{out}");
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let bnd = status
+        .lines()
+        .find(|l| l.starts_with("CapBnd:"))
+        .expect("CapBnd")
+        .to_string();
+    let eff = bnd.replace("CapBnd", "CapEff");
+    for want in [bnd.as_str(), eff.as_str(), "/dev/null", "interrupts-visible"] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
 }
