@@ -1,0 +1,366 @@
+//! An in-memory backend that records what the router asked for.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use berth_api::models as m;
+use berth_engine::service::*;
+use berth_errdefs::{Error, Result};
+use bytes::Bytes;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, Clone)]
+pub(crate) struct FakeContainer {
+    pub(crate) id: String,
+    pub(crate) running: bool,
+    pub(crate) tty: bool,
+}
+
+/// What an import received: body, repo, tag, message, changes.
+pub(crate) type Imported = (Vec<u8>, Option<String>, Option<String>, Option<String>, Vec<String>);
+
+/// Everything the fake remembers; tests read it after a call.
+#[derive(Default)]
+pub(crate) struct Recorded {
+    pub(crate) containers: BTreeMap<String, FakeContainer>,
+    pub(crate) images: Vec<String>,
+    pub(crate) list_opts: Option<ContainerListOptions>,
+    pub(crate) filters: Option<Filters>,
+    pub(crate) events_args: Option<(Option<f64>, Option<f64>)>,
+    pub(crate) waiters: Vec<oneshot::Sender<m::ContainerWaitResponse>>,
+    pub(crate) stdin: Vec<u8>,
+    pub(crate) stdin_closed: bool,
+    pub(crate) stopped_with: Option<(Option<String>, Option<i64>)>,
+    pub(crate) logs_opts: Option<LogsOptions>,
+    pub(crate) attach_opts: Option<AttachOptions>,
+    pub(crate) removed_image: Option<(String, bool, bool)>,
+    pub(crate) tagged: Option<(String, String, Option<String>)>,
+    pub(crate) imported: Option<Imported>,
+    pub(crate) exec_start: Option<(String, bool, Option<bool>)>,
+    pub(crate) exec_resized: Option<(u16, u16)>,
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Fake {
+    pub(crate) rec: Arc<Mutex<Recorded>>,
+}
+
+impl Fake {
+    /// A fake with a stopped container `c1` (id `id1`), a running `up` (id `id2`), a TTY
+    /// container `tty` (id `id3`) and an image `localhost:5000/foo/bar:tag`.
+    pub(crate) fn new() -> Self {
+        let fake = Fake::default();
+        {
+            let mut r = fake.rec.lock().unwrap();
+            for (name, id, running, tty) in [
+                ("c1", "id1", false, false),
+                ("up", "id2", true, false),
+                ("tty", "id3", true, true),
+            ] {
+                r.containers.insert(name.into(), FakeContainer { id: id.into(), running, tty });
+            }
+            r.images.push("localhost:5000/foo/bar:tag".into());
+        }
+        fake
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Recorded) -> T) -> T {
+        f(&mut self.rec.lock().unwrap())
+    }
+
+    fn lookup(&self, id: &str) -> Result<FakeContainer> {
+        self.with(|r| {
+            r.containers
+                .iter()
+                .find(|(name, c)| name.as_str() == id || c.id == id)
+                .map(|(_, c)| c.clone())
+                .ok_or_else(|| Error::not_found(format!("No such container: {id}")))
+        })
+    }
+
+    fn set_running(&self, id: &str, running: bool) {
+        self.with(|r| {
+            for (name, c) in r.containers.iter_mut() {
+                if name == id || c.id == id {
+                    c.running = running;
+                }
+            }
+        })
+    }
+
+    /// A session that says hello, collects stdin until it closes, then reports and ends.
+    fn session(&self, tty: bool, with_stdin: bool) -> Session {
+        let (out_tx, out_rx) = mpsc::channel(16);
+        let (in_tx, mut in_rx) = mpsc::channel::<Bytes>(16);
+        let rec = self.rec.clone();
+        tokio::spawn(async move {
+            let _ = out_tx
+                .send(Chunk { stream: StdStream::Stdout, data: Bytes::from_static(b"hello\n") })
+                .await;
+            if !with_stdin {
+                return;
+            }
+            let mut n = 0;
+            while let Some(data) = in_rx.recv().await {
+                n += data.len();
+                rec.lock().unwrap().stdin.extend_from_slice(&data);
+            }
+            rec.lock().unwrap().stdin_closed = true;
+            let msg = format!("stdin closed after {n} bytes\n");
+            let _ = out_tx.send(Chunk { stream: StdStream::Stderr, data: Bytes::from(msg) }).await;
+        });
+        Session { tty, output: out_rx, stdin: with_stdin.then_some(in_tx) }
+    }
+
+    /// Complete every pending wait with `code`.
+    pub(crate) fn finish_waits(&self, code: i64) {
+        let waiters = self.with(|r| std::mem::take(&mut r.waiters));
+        for w in waiters {
+            let _ = w.send(m::ContainerWaitResponse { status_code: code, error: None });
+        }
+    }
+
+    pub(crate) fn pending_waits(&self) -> usize {
+        self.with(|r| r.waiters.len())
+    }
+}
+
+#[async_trait]
+impl SystemBackend for Fake {
+    async fn info(&self) -> Result<m::SystemInfo> {
+        Ok(m::SystemInfo { name: Some("fake".into()), ..Default::default() })
+    }
+    async fn version(&self) -> Result<m::SystemVersion> {
+        Ok(m::SystemVersion {
+            version: Some("0.1.0".into()),
+            api_version: Some("wrong".into()),
+            ..Default::default()
+        })
+    }
+    async fn df(&self) -> Result<m::SystemDataUsageResponse> {
+        Ok(Default::default())
+    }
+    async fn events(
+        &self,
+        since: Option<f64>,
+        until: Option<f64>,
+        filters: Filters,
+    ) -> Result<BoxStream<'static, m::EventMessage>> {
+        self.with(|r| {
+            r.events_args = Some((since, until));
+            r.filters = Some(filters);
+        });
+        let evs = ["create", "start"].map(|a| m::EventMessage {
+            action: Some(a.into()),
+            time: Some(1),
+            ..Default::default()
+        });
+        Ok(stream::iter(evs).boxed())
+    }
+}
+
+#[async_trait]
+impl ContainerBackend for Fake {
+    async fn create(
+        &self,
+        name: Option<String>,
+        config: m::ContainerCreateBody,
+    ) -> Result<m::ContainerCreateResponse> {
+        let name = name.unwrap_or_else(|| "generated".into());
+        self.with(|r| {
+            if r.containers.contains_key(&name) {
+                return Err(Error::conflict(format!(
+                    "the container name \"/{name}\" is already in use"
+                )));
+            }
+            let tty = config.tty.unwrap_or(false);
+            r.containers.insert(
+                name.clone(),
+                FakeContainer { id: format!("id-{name}"), running: false, tty },
+            );
+            Ok(m::ContainerCreateResponse { id: format!("id-{name}"), warnings: vec![] })
+        })
+    }
+    async fn list(&self, opts: ContainerListOptions) -> Result<Vec<m::ContainerSummary>> {
+        self.with(|r| {
+            r.list_opts = Some(opts);
+            Ok(r.containers
+                .iter()
+                .map(|(name, c)| m::ContainerSummary {
+                    id: Some(c.id.clone()),
+                    names: Some(vec![format!("/{name}")]),
+                    ..Default::default()
+                })
+                .collect())
+        })
+    }
+    async fn inspect(&self, id: &str, _size: bool) -> Result<m::ContainerInspectResponse> {
+        let c = self.lookup(id)?;
+        Ok(m::ContainerInspectResponse { id: Some(c.id), ..Default::default() })
+    }
+    async fn start(&self, id: &str) -> Result<()> {
+        if self.lookup(id)?.running {
+            return Err(Error::not_modified());
+        }
+        self.set_running(id, true);
+        Ok(())
+    }
+    async fn stop(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> Result<()> {
+        if !self.lookup(id)?.running {
+            return Err(Error::not_modified());
+        }
+        self.with(|r| r.stopped_with = Some((signal, timeout)));
+        self.set_running(id, false);
+        Ok(())
+    }
+    async fn restart(
+        &self,
+        id: &str,
+        _signal: Option<String>,
+        _timeout: Option<i64>,
+    ) -> Result<()> {
+        self.lookup(id).map(drop)
+    }
+    async fn kill(&self, id: &str, _signal: Option<String>) -> Result<()> {
+        if !self.lookup(id)?.running {
+            return Err(Error::conflict(format!("container {id} is not running")));
+        }
+        Ok(())
+    }
+    async fn pause(&self, id: &str) -> Result<()> {
+        self.lookup(id).map(drop)
+    }
+    async fn unpause(&self, id: &str) -> Result<()> {
+        self.lookup(id).map(drop)
+    }
+    async fn wait(&self, id: &str, _condition: WaitCondition) -> Result<WaitFuture> {
+        self.lookup(id)?;
+        let (tx, rx) = oneshot::channel();
+        self.with(|r| r.waiters.push(tx));
+        Ok(Box::pin(async move {
+            rx.await.unwrap_or(m::ContainerWaitResponse { status_code: -1, error: None })
+        }))
+    }
+    async fn remove(&self, id: &str, _force: bool, _volumes: bool) -> Result<()> {
+        self.lookup(id)?;
+        self.with(|r| r.containers.retain(|name, c| name != id && c.id != id));
+        Ok(())
+    }
+    async fn rename(&self, id: &str, _new_name: &str) -> Result<()> {
+        self.lookup(id).map(drop)
+    }
+    async fn top(&self, id: &str, _ps_args: Option<String>) -> Result<m::ContainerTopResponse> {
+        self.lookup(id)?;
+        Ok(Default::default())
+    }
+    async fn logs(&self, id: &str, opts: LogsOptions) -> Result<LogStream> {
+        let c = self.lookup(id)?;
+        self.with(|r| r.logs_opts = Some(opts));
+        let chunks = vec![
+            Chunk { stream: StdStream::Stdout, data: Bytes::from_static(b"out\n") },
+            Chunk { stream: StdStream::Stderr, data: Bytes::new() },
+            Chunk { stream: StdStream::Stderr, data: Bytes::from_static(b"err\n") },
+        ];
+        Ok(LogStream { tty: c.tty, chunks: stream::iter(chunks).boxed() })
+    }
+    async fn attach(&self, id: &str, opts: AttachOptions) -> Result<Session> {
+        let c = self.lookup(id)?;
+        let with_stdin = opts.stdin;
+        self.with(|r| r.attach_opts = Some(opts));
+        Ok(self.session(c.tty, with_stdin))
+    }
+    async fn resize(&self, id: &str, _height: u16, _width: u16) -> Result<()> {
+        self.lookup(id).map(drop)
+    }
+    async fn prune(&self, filters: Filters) -> Result<m::ContainerPruneResponse> {
+        self.with(|r| r.filters = Some(filters));
+        Ok(m::ContainerPruneResponse { containers_deleted: Some(vec![]), space_reclaimed: Some(0) })
+    }
+}
+
+#[async_trait]
+impl ExecBackend for Fake {
+    async fn exec_create(&self, container: &str, _config: m::ExecConfig) -> Result<String> {
+        if !self.lookup(container)?.running {
+            return Err(Error::conflict(format!("container {container} is not running")));
+        }
+        Ok("exec1".into())
+    }
+    async fn exec_start(
+        &self,
+        id: &str,
+        detach: bool,
+        tty: Option<bool>,
+    ) -> Result<Option<Session>> {
+        if id != "exec1" {
+            return Err(Error::not_found(format!("No such exec instance: {id}")));
+        }
+        self.with(|r| r.exec_start = Some((id.into(), detach, tty)));
+        Ok((!detach).then(|| self.session(tty.unwrap_or(false), true)))
+    }
+    async fn exec_inspect(&self, id: &str) -> Result<m::ExecInspectResponse> {
+        if id != "exec1" {
+            return Err(Error::not_found(format!("No such exec instance: {id}")));
+        }
+        Ok(m::ExecInspectResponse { id: Some(id.into()), ..Default::default() })
+    }
+    async fn exec_resize(&self, _id: &str, height: u16, width: u16) -> Result<()> {
+        self.with(|r| r.exec_resized = Some((height, width)));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ImageBackend for Fake {
+    async fn image_list(
+        &self,
+        _all: bool,
+        filters: Filters,
+        _digests: bool,
+    ) -> Result<Vec<m::ImageSummary>> {
+        self.with(|r| r.filters = Some(filters));
+        Ok(vec![])
+    }
+    async fn image_inspect(&self, name: &str) -> Result<m::ImageInspect> {
+        if self.with(|r| r.images.iter().any(|i| i == name)) {
+            Ok(m::ImageInspect { id: Some(name.into()), ..Default::default() })
+        } else {
+            Err(Error::not_found(format!("No such image: {name}")))
+        }
+    }
+    async fn image_history(&self, name: &str) -> Result<Vec<m::ImageHistoryResponseItem>> {
+        self.image_inspect(name).await?;
+        Ok(vec![])
+    }
+    async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
+        self.image_inspect(name).await?;
+        self.with(|r| r.tagged = Some((name.into(), repo.into(), tag.map(Into::into))));
+        Ok(())
+    }
+    async fn image_remove(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> Result<Vec<m::ImageDeleteResponseItem>> {
+        self.image_inspect(name).await?;
+        self.with(|r| r.removed_image = Some((name.into(), force, noprune)));
+        Ok(vec![m::ImageDeleteResponseItem { untagged: Some(name.into()), deleted: None }])
+    }
+    async fn image_import(&self, req: ImportRequest) -> Result<String> {
+        let mut body = req.body;
+        let mut data = Vec::new();
+        while let Some(piece) = body.next().await {
+            data.extend_from_slice(&piece?);
+        }
+        let id = format!("sha256:{:064x}", data.len());
+        self.with(|r| r.imported = Some((data, req.repo, req.tag, req.message, req.changes)));
+        Ok(id)
+    }
+    async fn image_prune(&self, filters: Filters) -> Result<m::ImagePruneResponse> {
+        self.with(|r| r.filters = Some(filters));
+        Ok(Default::default())
+    }
+}
