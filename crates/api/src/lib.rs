@@ -7,6 +7,23 @@
 
 pub use bollard_stubs::models;
 
+/// `GET /system/df` as API versions up to 1.51 shape it (the generated models follow 1.52+,
+/// which nests these under `*Usage` objects that docker CLI 28 does not read).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SystemDataUsage {
+    /// Bytes used by all image layers.
+    pub layers_size: i64,
+    /// Every image, with `Containers` counts.
+    pub images: Vec<models::ImageSummary>,
+    /// Every container, with sizes.
+    pub containers: Vec<models::ContainerSummary>,
+    /// Every volume.
+    pub volumes: Vec<models::Volume>,
+    /// Build cache records.
+    pub build_cache: Vec<models::BuildCache>,
+}
+
 /// The newest API version berthd speaks; unversioned paths mean this version.
 pub const API_VERSION: &str = "1.47";
 /// The oldest API version berthd accepts.

@@ -1,0 +1,197 @@
+//! `berthd`: configuration, wiring, and the listeners. Everything else lives in the crates.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde::Deserialize;
+
+/// The Berth daemon: a Docker-compatible container engine.
+#[derive(Parser, Debug)]
+#[command(name = "berthd", version, about)]
+struct Args {
+    /// Root directory of persistent state.
+    #[arg(long = "data-root", short = 'g')]
+    data_root: Option<PathBuf>,
+    /// Root directory of runtime state (sockets).
+    #[arg(long = "exec-root")]
+    exec_root: Option<PathBuf>,
+    /// Daemon socket(s) to listen on (unix:///path).
+    #[arg(short = 'H', long = "host")]
+    hosts: Vec<String>,
+    /// Daemon configuration file (dockerd's daemon.json keys where they apply).
+    #[arg(long = "config-file")]
+    config_file: Option<PathBuf>,
+    /// Log level: debug, info, warn, error, fatal.
+    #[arg(long = "log-level", short = 'l')]
+    log_level: Option<String>,
+    /// Default OCI runtime for containers (`berth`, or a name from `runtimes`).
+    #[arg(long = "default-runtime")]
+    default_runtime: Option<String>,
+    /// Register an OCI runtime: NAME=PATH (repeatable).
+    #[arg(long = "add-runtime")]
+    add_runtime: Vec<String>,
+    /// The berth-shim binary (default: next to berthd).
+    #[arg(long = "shim", env = "BERTH_SHIM")]
+    shim: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, rename_all = "kebab-case")]
+struct FileConfig {
+    data_root: Option<PathBuf>,
+    exec_root: Option<PathBuf>,
+    hosts: Vec<String>,
+    log_level: Option<String>,
+    default_runtime: Option<String>,
+    runtimes: BTreeMap<String, RuntimeEntry>,
+    log_opts: HashMap<String, String>,
+    log_driver: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+struct RuntimeEntry {
+    path: PathBuf,
+}
+
+fn unix_path(host: &str) -> Result<PathBuf> {
+    match host.strip_prefix("unix://") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ if host.starts_with("tcp://") => {
+            bail!("listening on {host} needs TLS, which is not supported yet; use a unix socket")
+        }
+        _ => bail!("invalid host {host:?}: expected unix:///path"),
+    }
+}
+
+fn raise_nofile() {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: get/setrlimit on valid structs; raising the soft limit to the hard one only.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+}
+
+async fn run(args: Args) -> Result<()> {
+    let file: FileConfig = match &args.config_file {
+        Some(p) => {
+            let b = std::fs::read(p).with_context(|| format!("read config file {}", p.display()))?;
+            serde_json::from_slice(&b).with_context(|| format!("parse config file {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let level = args.log_level.clone().or(file.log_level.clone()).unwrap_or_else(|| "info".into());
+    let level = if level == "fatal" { "error".to_string() } else { level };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn")).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Some(d) = &file.log_driver {
+        if !matches!(d.as_str(), "json-file" | "local" | "none") {
+            bail!("log driver {d} is not supported");
+        }
+    }
+    let data_root = args.data_root.or(file.data_root).unwrap_or_else(|| "/var/lib/berth".into());
+    let exec_root = args.exec_root.or(file.exec_root).unwrap_or_else(|| "/run/berth".into());
+    let mut hosts = if args.hosts.is_empty() { file.hosts.clone() } else { args.hosts.clone() };
+    if hosts.is_empty() {
+        hosts.push("unix:///run/berth/berth.sock".into());
+    }
+    let shim = match args.shim {
+        Some(s) => s,
+        None => std::env::current_exe()?.with_file_name("berth-shim"),
+    };
+    if !shim.is_file() {
+        bail!("berth-shim not found at {} (use --shim)", shim.display());
+    }
+    let mut runtimes: BTreeMap<String, PathBuf> = file.runtimes.into_iter().map(|(k, v)| (k, v.path)).collect();
+    for r in &args.add_runtime {
+        let (name, path) = r.split_once('=').with_context(|| format!("--add-runtime {r:?}: expected NAME=PATH"))?;
+        runtimes.insert(name.to_string(), PathBuf::from(path));
+    }
+    if !runtimes.contains_key("runc") {
+        if let Some(p) = which("runc") {
+            runtimes.insert("runc".into(), p);
+        }
+    }
+    let default_runtime = args.default_runtime.or(file.default_runtime).unwrap_or_else(|| berth_engine::BUILTIN_RUNTIME.into());
+    if default_runtime != berth_engine::BUILTIN_RUNTIME && !runtimes.contains_key(&default_runtime) {
+        bail!("default runtime {default_runtime} is not registered");
+    }
+    raise_nofile();
+    let cfg = berth_engine::Config {
+        data_root: data_root.clone(),
+        exec_root,
+        shim,
+        runtimes,
+        default_runtime,
+        log_opts: file.log_opts,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let engine = berth_engine::Engine::open(cfg).await.map_err(|e| anyhow::anyhow!("open engine: {e}"))?;
+    let backend: Arc<dyn berth_engine::service::Backend> = Arc::new(engine.clone());
+    let server = berth_server::Server::new(backend, berth_server::ServerInfo::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut sockets = Vec::new();
+    for h in &hosts {
+        let path = unix_path(h)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path).with_context(|| format!("listen on {}", path.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
+        tracing::info!("API listen on {}", path.display());
+        sockets.push(path);
+        let router = server.router();
+        let mut rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            berth_server::serve_unix(listener, router, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+        }));
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down; containers keep running");
+    let _ = stop_tx.send(true);
+    engine.shutdown();
+    for s in sockets {
+        let _ = std::fs::remove_file(s);
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berthd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berthd: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,714 @@
+//! The monitor: start the process, then serve its stdio, log and exit through one poll loop.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use berth_runtime::linux::{self, InitConfig, ExecConfig, Stdio, SyncReport};
+use berth_runtime::monitor::{rfc3339_nanos, ExitStatus, MonitorConfig};
+use berth_runtime::proto::{self, Decoder};
+use oci_spec::runtime::Spec;
+
+use crate::cgroup;
+use crate::logfile::LogFile;
+
+/// Per-client output queued beyond this is too much: the client is dropped.
+const MAX_CLIENT_BUFFER: usize = 8 << 20;
+
+fn close(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: closing an fd this process owns.
+        unsafe { libc::close(fd) };
+    }
+}
+
+fn set_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl on an owned fd.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+}
+
+fn set_cloexec(fd: RawFd) {
+    // SAFETY: fcntl on an owned fd.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+fn pipe() -> io::Result<(RawFd, RawFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: valid two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((fds[0], fds[1]))
+}
+
+fn write_all_fd(fd: RawFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        // SAFETY: writing a valid buffer.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n <= 0 {
+            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        data = &data[n as usize..];
+    }
+}
+
+fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: reading into a valid buffer.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Entry point for `run` and `exec`: fork off the monitor, relay its readiness line, exit.
+pub fn main(mode: &str, cfg_path: &str) -> ExitCode {
+    let cfg: MonitorConfig = match std::fs::read(cfg_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            println!("error read monitor config {cfg_path}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (ready_r, ready_w) = match pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            println!("error pipe: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // SAFETY: single-threaded; the child continues as the monitor.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        println!("error fork: {}", io::Error::last_os_error());
+        return ExitCode::from(1);
+    }
+    if pid > 0 {
+        close(ready_w);
+        let mut line = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = read_fd(ready_r, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            line.extend_from_slice(&buf[..n]);
+        }
+        let line = String::from_utf8_lossy(&line);
+        let line = if line.is_empty() { "error monitor died during setup".into() } else { line };
+        println!("{}", line.trim_end());
+        return if line.starts_with("error") { ExitCode::from(1) } else { ExitCode::SUCCESS };
+    }
+    close(ready_r);
+    // SAFETY: detach from berthd's session and stdio; the monitor must outlive berthd.
+    unsafe {
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let exec_mode = mode == "exec";
+    match Monitor::setup(cfg, exec_mode) {
+        Ok((mut m, line)) => {
+            write_all_fd(ready_w, line.as_bytes());
+            close(ready_w);
+            m.run();
+            ExitCode::SUCCESS
+        }
+        Err((cfg, msg)) => {
+            write_all_fd(ready_w, format!("error {msg}\n").as_bytes());
+            close(ready_w);
+            let _ = std::fs::remove_file(&cfg.socket);
+            ExitCode::from(1)
+        }
+    }
+}
+
+struct Client {
+    fd: RawFd,
+    dec: Decoder,
+    out: Vec<u8>,
+    want_out: bool,
+    want_err: bool,
+    stdin: bool,
+}
+
+struct Monitor {
+    cfg: MonitorConfig,
+    pid: libc::pid_t,
+    pidfd: RawFd,
+    sync: RawFd,
+    started: bool,
+    status: Option<i32>,
+    start_error: Option<String>,
+    out: RawFd,
+    err: RawFd,
+    master: RawFd,
+    stdin: RawFd,
+    stdin_buf: Vec<u8>,
+    stdin_close: bool,
+    listener: RawFd,
+    clients: Vec<Client>,
+    log: Option<LogFile>,
+    cgroup: Option<cgroup::Group>,
+}
+
+type SetupError = (MonitorConfig, String);
+
+impl Monitor {
+    fn setup(cfg: MonitorConfig, exec_mode: bool) -> Result<(Monitor, String), SetupError> {
+        macro_rules! tryio {
+            ($e:expr, $what:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let what = $what;
+                        return Err((cfg, format!("{}: {}", what, e)));
+                    }
+                }
+            };
+        }
+        let listener = tryio!(listen(&cfg.socket), format!("listen on {}", cfg.socket.display()));
+        let log = match cfg.log.clone() {
+            Some(l) => Some(tryio!(LogFile::open(l), "open log")),
+            None => None,
+        };
+        // Standard streams: a pty, or pipes.
+        let (mut master, mut err, mut stdin) = (-1, -1, -1);
+        let out;
+        let child_stdio;
+        let mut child_fds = Vec::new();
+        if cfg.tty {
+            let (mut m, mut s) = (0, 0);
+            // SAFETY: openpty fills two fds.
+            let rc = unsafe {
+                libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+            };
+            if rc < 0 {
+                return Err((cfg, format!("openpty: {}", io::Error::last_os_error())));
+            }
+            set_cloexec(m);
+            set_cloexec(s);
+            master = m;
+            out = m;
+            if cfg.open_stdin {
+                stdin = m;
+            }
+            child_stdio = Stdio { stdin: s, stdout: s, stderr: s, terminal: true };
+            child_fds.push(s);
+        } else {
+            let (or, ow) = tryio!(pipe(), "pipe");
+            let (er, ew) = tryio!(pipe(), "pipe");
+            out = or;
+            err = er;
+            let child_in = if cfg.open_stdin {
+                let (ir, iw) = tryio!(pipe(), "pipe");
+                stdin = iw;
+                ir
+            } else {
+                // SAFETY: opening /dev/null.
+                unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }
+            };
+            child_stdio = Stdio { stdin: child_in, stdout: ow, stderr: ew, terminal: false };
+            child_fds.extend([child_in, ow, ew]);
+        }
+        let mut sv = [0; 2];
+        // SAFETY: valid two-element array.
+        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } < 0 {
+            return Err((cfg, format!("socketpair: {}", io::Error::last_os_error())));
+        }
+        let (sync, child_sync) = (sv[0], sv[1]);
+
+        let pid;
+        let mut group = None;
+        if let Some(target) = cfg.exec.clone() {
+            if let Err(e) = linux::join_pid_namespace(target.pid) {
+                return Err((cfg, format!("join container: {e}")));
+            }
+            // SAFETY: single-threaded process.
+            pid = tryio!(unsafe { linux::clone_process(0) }, "clone");
+            if pid == 0 {
+                close(sync);
+                let ec = ExecConfig { process: &target.process, target_pid: target.pid, stdio: child_stdio };
+                linux::run_exec(&ec, child_sync);
+            }
+            if let Some(c) = &cfg.cgroup {
+                if let Ok(g) = cgroup::Group::open(c) {
+                    let _ = g.add_pid(pid);
+                }
+            }
+            linux::send_sync(sync, b'c');
+        } else {
+            let spec_path = cfg.bundle.join("config.json");
+            let spec: Spec = tryio!(
+                std::fs::read(&spec_path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())),
+                format!("read {}", spec_path.display())
+            );
+            let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_else(|| PathBuf::from("rootfs"));
+            let rootfs = if root.is_absolute() { root } else { cfg.bundle.join(root) };
+            let (flags, _) = linux::namespace_plan(&spec);
+            let cgroup_v2 = cfg.cgroup.as_ref().map(cgroup::is_v2).unwrap_or(false);
+            // SAFETY: single-threaded process.
+            pid = tryio!(unsafe { linux::clone_process(flags) }, "clone");
+            if pid == 0 {
+                close(sync);
+                let ic = InitConfig {
+                    spec: &spec,
+                    rootfs: &rootfs,
+                    overlay: cfg.overlay.as_ref(),
+                    stdio: child_stdio,
+                    cgroup_v2,
+                };
+                linux::run_init(&ic, child_sync);
+            }
+            if let Some(c) = &cfg.cgroup {
+                let res = spec.linux().as_ref().and_then(|l| l.resources().clone());
+                match cgroup::Group::create(c, res.as_ref()).and_then(|g| g.add_pid(pid).map(|_| g)) {
+                    Ok(g) => group = Some(g),
+                    Err(e) => {
+                        // SAFETY: killing and reaping our own child.
+                        unsafe {
+                            libc::kill(pid, libc::SIGKILL);
+                            libc::waitpid(pid, std::ptr::null_mut(), 0);
+                        }
+                        return Err((cfg, format!("cgroup: {e}")));
+                    }
+                }
+            }
+            linux::send_sync(sync, b'c');
+        }
+        for fd in child_fds {
+            close(fd);
+        }
+        close(child_sync);
+        let _ = exec_mode;
+        match linux::read_report(sync) {
+            SyncReport::Ready => {}
+            SyncReport::Execed => {}
+            SyncReport::Failed(msg) => {
+                // SAFETY: reaping our own child, which exits after reporting.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                if let Some(g) = &group {
+                    g.destroy();
+                }
+                return Err((cfg, msg));
+            }
+        }
+        // SAFETY: pidfd_open on our own child.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
+        for fd in [out, err, listener] {
+            if fd >= 0 {
+                set_nonblocking(fd);
+            }
+        }
+        if stdin >= 0 && stdin != master {
+            set_nonblocking(stdin);
+        }
+        let mut m = Monitor {
+            cfg,
+            pid,
+            pidfd,
+            sync,
+            started: false,
+            status: None,
+            start_error: None,
+            out,
+            err,
+            master,
+            stdin,
+            stdin_buf: Vec::new(),
+            stdin_close: false,
+            listener,
+            clients: Vec::new(),
+            log,
+            cgroup: group,
+        };
+        if m.cfg.autostart {
+            match m.start() {
+                Ok(()) => {
+                    let line = m.pid_line("started");
+                    Ok((m, line))
+                }
+                Err(msg) => {
+                    let cfg = m.cfg.clone();
+                    m.finish_failed_start(&msg);
+                    Err((cfg, msg))
+                }
+            }
+        } else {
+            let line = m.pid_line("ready");
+            Ok((m, line))
+        }
+    }
+
+    fn pid_line(&self, word: &str) -> String {
+        format!("{word} {}\n", self.pid)
+    }
+
+    /// Let the process exec; wait until it did.
+    fn start(&mut self) -> Result<(), String> {
+        if self.started {
+            return Ok(());
+        }
+        linux::send_sync(self.sync, b'g');
+        let r = linux::read_report(self.sync);
+        close(self.sync);
+        self.sync = -1;
+        match r {
+            SyncReport::Execed => {
+                self.started = true;
+                Ok(())
+            }
+            SyncReport::Ready => Err("unexpected report from container init".into()),
+            SyncReport::Failed(m) => {
+                self.start_error = Some(m.clone());
+                Err(m)
+            }
+        }
+    }
+
+    /// The process failed to exec at autostart: reap it, record why, clean up.
+    fn finish_failed_start(&mut self, msg: &str) {
+        let mut st = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(self.pid, &mut st, 0) };
+        let code = decode_status(st);
+        self.write_exit(code, Some(msg.to_string()));
+        if let Some(g) = &self.cgroup {
+            g.destroy();
+        }
+        let _ = std::fs::remove_file(&self.cfg.socket);
+    }
+
+    fn write_exit(&self, exit_code: i32, error: Option<String>) {
+        let oom_killed = self.cgroup.as_ref().map(|g| g.oom_killed()).unwrap_or(false);
+        let st = ExitStatus {
+            exit_code,
+            finished_at: rfc3339_nanos(SystemTime::now()),
+            oom_killed,
+            error,
+        };
+        let tmp = self.cfg.exit_file.with_extension("tmp");
+        if let Ok(b) = serde_json::to_vec(&st) {
+            if std::fs::write(&tmp, b).is_ok() {
+                let _ = std::fs::rename(&tmp, &self.cfg.exit_file);
+            }
+        }
+    }
+
+    fn broadcast(&mut self, kind: u8, data: &[u8]) {
+        let frame = proto::encode(kind, data);
+        for c in &mut self.clients {
+            let wants = match kind {
+                proto::STDOUT => c.want_out,
+                proto::STDERR => c.want_err,
+                _ => true,
+            };
+            if wants {
+                c.out.extend_from_slice(&frame);
+            }
+        }
+    }
+
+    fn output(&mut self, fd: RawFd, stream: u8) -> bool {
+        let mut buf = [0u8; 32 * 1024];
+        match read_fd(fd, &mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                if let Some(l) = &mut self.log {
+                    l.write(if stream == proto::STDERR { 2 } else { 1 }, &buf[..n]);
+                }
+                self.broadcast(stream, &buf[..n]);
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => true,
+            // EIO on a pty master: every replica is closed.
+            Err(_) => false,
+        }
+    }
+
+    fn close_stdin(&mut self) {
+        if self.stdin >= 0 && self.stdin != self.master {
+            close(self.stdin);
+        }
+        self.stdin = -1;
+        self.stdin_buf.clear();
+    }
+
+    fn handle_frame(&mut self, idx: usize, kind: u8, payload: Vec<u8>) {
+        match kind {
+            proto::START => {
+                let reply = match self.start() {
+                    Ok(()) => proto::encode(proto::STARTED, self.pid.to_string().as_bytes()),
+                    Err(m) => proto::encode(proto::ERROR, m.as_bytes()),
+                };
+                self.clients[idx].out.extend_from_slice(&reply);
+            }
+            proto::ATTACH => {
+                let c = &mut self.clients[idx];
+                c.want_out = payload.contains(&b'o');
+                c.want_err = payload.contains(&b'e');
+                c.stdin = payload.contains(&b'i') && self.stdin >= 0;
+            }
+            proto::STDIN => {
+                if self.stdin >= 0 && self.clients[idx].stdin {
+                    self.stdin_buf.extend_from_slice(&payload);
+                }
+            }
+            proto::STDIN_CLOSE => {
+                if self.clients[idx].stdin && self.stdin >= 0 && self.stdin != self.master {
+                    self.stdin_close = true;
+                }
+            }
+            proto::RESIZE => {
+                let s = String::from_utf8_lossy(&payload);
+                let mut it = s.split_whitespace().filter_map(|x| x.parse::<u16>().ok());
+                if let (Some(rows), Some(cols), true) = (it.next(), it.next(), self.master >= 0) {
+                    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+                    // SAFETY: valid winsize on our pty master.
+                    unsafe { libc::ioctl(self.master, libc::TIOCSWINSZ, &ws) };
+                }
+            }
+            proto::KILL => {
+                let sig: i32 = String::from_utf8_lossy(&payload).trim().parse().unwrap_or(libc::SIGKILL);
+                let reply = if self.status.is_none() {
+                    // SAFETY: signalling our own unreaped child (its pid cannot be reused).
+                    unsafe { libc::kill(self.pid, sig) };
+                    proto::encode(proto::RUNNING, self.pid.to_string().as_bytes())
+                } else {
+                    proto::encode(proto::ERROR, b"process is not running")
+                };
+                self.clients[idx].out.extend_from_slice(&reply);
+            }
+            proto::STATUS => {
+                let reply = if self.started && self.status.is_none() {
+                    proto::encode(proto::RUNNING, self.pid.to_string().as_bytes())
+                } else {
+                    proto::encode(proto::ERROR, b"process is not running")
+                };
+                self.clients[idx].out.extend_from_slice(&reply);
+            }
+            _ => {}
+        }
+    }
+
+    fn drop_client(&mut self, idx: usize) {
+        let c = self.clients.swap_remove(idx);
+        close(c.fd);
+        if c.stdin && self.cfg.stdin_once {
+            self.close_stdin();
+        }
+    }
+
+    fn run(&mut self) {
+        let mut out_open = self.out >= 0;
+        let mut err_open = self.err >= 0;
+        let mut exited_at: Option<Instant> = None;
+        loop {
+            if let Some(t) = exited_at {
+                let drained = !out_open && !err_open;
+                // Output still held open by a stray process must not keep us forever.
+                if drained || t.elapsed() > Duration::from_secs(2) {
+                    break;
+                }
+            }
+            let mut fds: Vec<libc::pollfd> = Vec::with_capacity(6 + self.clients.len());
+            let pfd = |fd, events| libc::pollfd { fd, events, revents: 0 };
+            fds.push(pfd(self.listener, libc::POLLIN));
+            fds.push(pfd(if self.status.is_none() { self.pidfd } else { -1 }, libc::POLLIN));
+            fds.push(pfd(if out_open { self.out } else { -1 }, libc::POLLIN));
+            fds.push(pfd(if err_open { self.err } else { -1 }, libc::POLLIN));
+            let stdin_ev = !self.stdin_buf.is_empty() || self.stdin_close;
+            fds.push(pfd(if stdin_ev && self.stdin >= 0 { self.stdin } else { -1 }, libc::POLLOUT));
+            for c in &self.clients {
+                let ev = libc::POLLIN | if c.out.is_empty() { 0 } else { libc::POLLOUT };
+                fds.push(pfd(c.fd, ev));
+            }
+            let timeout = if exited_at.is_some() { 100 } else { -1 };
+            // SAFETY: valid pollfd array.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+            if n < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            let ready = |i: usize| fds[i].revents != 0;
+            if ready(1) {
+                let mut st = 0;
+                // SAFETY: reaping our own child.
+                let r = unsafe { libc::waitpid(self.pid, &mut st, libc::WNOHANG) };
+                if r == self.pid {
+                    self.status = Some(decode_status(st));
+                    exited_at = Some(Instant::now());
+                    if self.master >= 0 {
+                        // Nothing writes to the terminal anymore once the process is gone
+                        // (pid namespace torn down); read what is left without waiting.
+                    }
+                }
+            }
+            if ready(2) {
+                out_open = self.output(self.out, proto::STDOUT);
+            }
+            if ready(3) {
+                err_open = self.output(self.err, proto::STDERR);
+            }
+            if ready(4) && self.stdin >= 0 {
+                if !self.stdin_buf.is_empty() {
+                    // SAFETY: writing a valid buffer to our stdin fd.
+                    let n = unsafe { libc::write(self.stdin, self.stdin_buf.as_ptr().cast(), self.stdin_buf.len()) };
+                    if n > 0 {
+                        self.stdin_buf.drain(..n as usize);
+                    } else if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
+                        self.close_stdin();
+                    }
+                }
+                if self.stdin_buf.is_empty() && self.stdin_close {
+                    self.stdin_close = false;
+                    self.close_stdin();
+                }
+            }
+            // Clients: newest last; walk backwards so removal keeps indices valid.
+            let nclients = self.clients.len();
+            for i in (0..nclients).rev() {
+                let re = fds[5 + i].revents;
+                if re == 0 {
+                    continue;
+                }
+                let mut dead = false;
+                if re & libc::POLLOUT != 0 {
+                    let c = &mut self.clients[i];
+                    // SAFETY: writing a valid buffer to a client socket.
+                    let n = unsafe { libc::send(c.fd, c.out.as_ptr().cast(), c.out.len(), libc::MSG_NOSIGNAL) };
+                    if n > 0 {
+                        c.out.drain(..n as usize);
+                    } else if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
+                        dead = true;
+                    }
+                }
+                if re & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 && !dead {
+                    let mut buf = [0u8; 16 * 1024];
+                    match read_fd(self.clients[i].fd, &mut buf) {
+                        Ok(0) => dead = true,
+                        Ok(n) => {
+                            self.clients[i].dec.push(&buf[..n]);
+                            while let Some((k, p)) = self.clients[i].dec.next_frame() {
+                                self.handle_frame(i, k, p);
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => dead = true,
+                    }
+                }
+                if dead || self.clients[i].out.len() > MAX_CLIENT_BUFFER {
+                    self.drop_client(i);
+                }
+            }
+            if ready(0) {
+                // SAFETY: accept4 on our listening socket.
+                let fd = unsafe {
+                    libc::accept4(self.listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+                };
+                if fd >= 0 {
+                    self.clients.push(Client { fd, dec: Decoder::default(), out: Vec::new(), want_out: false, want_err: false, stdin: false });
+                }
+            }
+        }
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        let code = self.status.unwrap_or(137);
+        if let Some(l) = &mut self.log {
+            l.flush();
+        }
+        self.write_exit(code, self.start_error.clone());
+        self.broadcast(proto::EXIT, code.to_string().as_bytes());
+        // Hand every client what is queued for it, briefly blocking.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for c in &mut self.clients {
+            // SAFETY: fcntl/send on client sockets we own.
+            unsafe {
+                let fl = libc::fcntl(c.fd, libc::F_GETFL);
+                libc::fcntl(c.fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+                let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+                libc::setsockopt(c.fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&tv as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as u32);
+            }
+            while !c.out.is_empty() && Instant::now() < deadline {
+                // SAFETY: sending a valid buffer.
+                let n = unsafe { libc::send(c.fd, c.out.as_ptr().cast(), c.out.len(), libc::MSG_NOSIGNAL) };
+                if n <= 0 {
+                    break;
+                }
+                c.out.drain(..n as usize);
+            }
+            close(c.fd);
+        }
+        self.clients.clear();
+        if let Some(g) = &self.cgroup {
+            g.destroy();
+        }
+        let _ = std::fs::remove_file(&self.cfg.socket);
+    }
+}
+
+fn decode_status(st: i32) -> i32 {
+    if libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st)
+    } else if libc::WIFSIGNALED(st) {
+        128 + libc::WTERMSIG(st)
+    } else {
+        st
+    }
+}
+
+fn listen(path: &Path) -> io::Result<RawFd> {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: building a sockaddr_un whose path fits (checked) and binding it.
+    unsafe {
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        if bytes.len() >= addr.sun_path.len() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long"));
+        }
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (i, b) in bytes.iter().enumerate() {
+            addr.sun_path[i] = *b as libc::c_char;
+        }
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len()) as libc::socklen_t;
+        if libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), len) < 0 || libc::listen(fd, 64) < 0 {
+            let e = io::Error::last_os_error();
+            libc::close(fd);
+            return Err(e);
+        }
+        Ok(fd)
+    }
+}
