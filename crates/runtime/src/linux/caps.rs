@@ -51,11 +51,15 @@ pub(crate) fn apply(c: Option<&LinuxCapabilities>) -> Result<(), Error> {
     let effective = to_set(c.effective().as_ref())?;
     let inheritable = to_set(c.inheritable().as_ref())?;
     let ambient = to_set(c.ambient().as_ref())?;
-    caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| cap_err("set inheritable", e))?;
-    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| cap_err("set permitted", e))?;
+    // Each call rewrites one set and keeps the others, and the kernel checks
+    // effective ⊆ permitted: shrink effective first, then permitted, then inheritable.
     caps::set(None, CapSet::Effective, &effective).map_err(|e| cap_err("set effective", e))?;
-    if !ambient.is_empty() {
-        caps::set(None, CapSet::Ambient, &ambient).map_err(|e| cap_err("set ambient", e))?;
+    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| cap_err("set permitted", e))?;
+    caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| cap_err("set inheritable", e))?;
+    // Like runc, raise each ambient capability on a best-effort basis: the kernel refuses
+    // those not both permitted and inheritable.
+    for cap in ambient {
+        let _ = caps::raise(None, CapSet::Ambient, cap);
     }
     Ok(())
 }

@@ -251,6 +251,18 @@ fn create_devices(cfg: &InitConfig<'_>) -> Result<(), Error> {
             libc::chown(c.as_ptr(), d.uid().unwrap_or(0), d.gid().unwrap_or(0));
         }
     }
+    // The devices every container has, whether or not the spec lists them (as runc does).
+    for (name, major, minor) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
+        let dest = rootfs.join("dev").join(name);
+        if std::fs::symlink_metadata(&dest).is_ok() {
+            continue;
+        }
+        let c = cpath(&dest)?;
+        // SAFETY: valid C string.
+        check(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(major, minor)) }, || format!("mknod /dev/{name}"))?;
+        // SAFETY: valid C string.
+        unsafe { libc::chmod(c.as_ptr(), 0o666) };
+    }
     let dev = rootfs.join("dev");
     for (link, target) in [
         ("fd", "/proc/self/fd"),

@@ -1,0 +1,246 @@
+//! Test helpers: root checks, a busybox rootfs built from the host's `busybox-static`, and a
+//! real berthd on throwaway roots.
+//!
+//! Architecture invariant: everything a helper makes (directories, daemons, containers,
+//! cgroups) is removed when its guard drops, so tests can run in parallel and again.
+#![deny(missing_docs)]
+
+use std::io::Write;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// True when running as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Skip the calling test (loudly) unless running as root.
+#[macro_export]
+macro_rules! requires_root {
+    () => {
+        if !$crate::is_root() {
+            eprintln!("SKIPPED {}: needs root (namespaces, mounts, cgroups)", module_path!());
+            return;
+        }
+    };
+}
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// Where `scripts/build` puts berthd, berth and the static berth-shim (`BERTH_BIN_DIR`
+/// overrides).
+pub fn bin_dir() -> PathBuf {
+    std::env::var_os("BERTH_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target/berth"))
+}
+
+/// Path of one of our binaries; panics with the fix if it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(p.is_file(), "{} is missing: run scripts/build first", p.display());
+    p
+}
+
+/// A static busybox from Debian's `busybox-static`.
+pub fn busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox"].iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+/// Write a minimal busybox root filesystem into `dir`.
+pub fn make_busybox_rootfs(dir: &Path) -> std::io::Result<()> {
+    let bb = busybox().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "busybox-static is not installed"))?;
+    for d in ["bin", "sbin", "etc", "tmp", "proc", "sys", "dev", "root", "home", "var", "usr/bin"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    std::fs::copy(&bb, dir.join("bin/busybox"))?;
+    let out = Command::new(&bb).arg("--list").output()?;
+    for applet in String::from_utf8_lossy(&out.stdout).lines() {
+        let link = dir.join("bin").join(applet);
+        if applet != "busybox" && !link.exists() {
+            symlink("busybox", link)?;
+        }
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")?;
+    std::fs::write(dir.join("etc/group"), "root:x:0:\ndaemon:x:1:\nwheel:x:10:root\nnogroup:x:65534:\n")?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
+    Ok(())
+}
+
+/// A tarball of the busybox rootfs, built once per test process.
+pub fn busybox_tar() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("berth-testkit-{}", std::process::id()));
+        let root = dir.join("rootfs");
+        let _ = std::fs::remove_dir_all(&dir);
+        make_busybox_rootfs(&root).expect("build busybox rootfs");
+        let tar = dir.join("busybox.tar");
+        let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("run tar");
+        assert!(st.success(), "tar failed");
+        let _ = std::fs::remove_dir_all(&root);
+        tar
+    })
+    .clone()
+}
+
+/// A berthd on its own temporary roots, stopped and cleaned up on drop (its containers too).
+pub struct Daemon {
+    child: Option<Child>,
+    /// The temporary directory holding both roots and the socket.
+    pub dir: tempfile::TempDir,
+    /// The API socket.
+    pub socket: PathBuf,
+}
+
+impl Daemon {
+    /// Start berthd and wait until it answers.
+    pub fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    /// Start berthd with extra arguments.
+    pub fn start_with(extra: &[&str]) -> Daemon {
+        let dir = tempfile::Builder::new().prefix("berth-t").tempdir_in("/tmp").expect("tempdir");
+        let socket = dir.path().join("berth.sock");
+        let mut d = Daemon { child: None, dir, socket };
+        d.spawn(extra);
+        d
+    }
+
+    /// Start (again) a berthd on this daemon's roots.
+    pub fn spawn(&mut self, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("berthd.log")).expect("log");
+        let child = Command::new(bin("berthd"))
+            .arg("--data-root").arg(self.data_root())
+            .arg("--exec-root").arg(self.dir.path().join("exec"))
+            .arg("-H").arg(format!("unix://{}", self.socket.display()))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("berthd did not come up; log:\n{}", self.log());
+    }
+
+    /// The data root.
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `DOCKER_HOST` for this daemon.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// berthd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    /// Kill berthd with SIGKILL (its containers keep running).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A `docker` (the real CLI) command aimed at this daemon.
+    pub fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", self.host()).env("DOCKER_CONFIG", self.dir.path().join("docker-config")).env("DOCKER_CLI_HINTS", "false");
+        c
+    }
+
+    /// A `berth` command aimed at this daemon.
+    pub fn berth(&self) -> Command {
+        let mut c = Command::new(bin("berth"));
+        c.env("DOCKER_HOST", self.host());
+        c
+    }
+
+    /// Import the busybox rootfs as `name` (e.g. `busybox:latest`) through the real CLI.
+    pub fn import_busybox(&self, name: &str) {
+        let out = self.docker().arg("import").arg(busybox_tar()).arg(name).output().expect("docker import");
+        assert!(out.status.success(), "import failed: {}\n{}", String::from_utf8_lossy(&out.stderr), self.log());
+    }
+}
+
+/// Run a command, returning (exit code, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run command");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Run a command feeding `input` on stdin.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> (i32, String, String) {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_none() && std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            self.spawn(&[]);
+        }
+        // Remove every container through the API so monitors, cgroups and files go away.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg("ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids")
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // The daemon's cgroup parent, in every hierarchy.
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            let root = self.data_root().display().to_string();
+            let parent = cgroup_parent_for(&root);
+            for e in rd.flatten() {
+                let _ = std::fs::remove_dir(e.path().join(&parent));
+            }
+            let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(&parent));
+        }
+    }
+}
+
+/// The cgroup parent berthd derives from a data root (must match the engine's rule).
+pub fn cgroup_parent_for(data_root: &str) -> String {
+    let out = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut c| {
+        c.stdin.take().expect("stdin").write_all(data_root.as_bytes())?;
+        c.wait_with_output()
+    });
+    let hex = out.map(|o| String::from_utf8_lossy(&o.stdout).chars().take(12).collect::<String>()).unwrap_or_default();
+    format!("berth-{hex}")
+}
