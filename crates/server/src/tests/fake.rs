@@ -16,6 +16,8 @@ pub(crate) struct FakeContainer {
     pub(crate) id: String,
     pub(crate) running: bool,
     pub(crate) tty: bool,
+    /// Its attach session ended (the "process" exited).
+    pub(crate) exited: bool,
 }
 
 /// What an import received: body, repo, tag, message, changes.
@@ -29,7 +31,8 @@ pub(crate) struct Recorded {
     pub(crate) list_opts: Option<ContainerListOptions>,
     pub(crate) filters: Option<Filters>,
     pub(crate) events_args: Option<(Option<f64>, Option<f64>)>,
-    pub(crate) waiters: Vec<oneshot::Sender<m::ContainerWaitResponse>>,
+    /// Pending waits: container id and where to send the result.
+    pub(crate) waiters: Vec<(String, oneshot::Sender<m::ContainerWaitResponse>)>,
     pub(crate) stdin: Vec<u8>,
     pub(crate) stdin_closed: bool,
     pub(crate) stopped_with: Option<(Option<String>, Option<i64>)>,
@@ -40,6 +43,7 @@ pub(crate) struct Recorded {
     pub(crate) imported: Option<Imported>,
     pub(crate) exec_start: Option<(String, bool, Option<bool>)>,
     pub(crate) exec_resized: Option<(u16, u16)>,
+    pub(crate) exec_stdin: bool,
 }
 
 #[derive(Clone, Default)]
@@ -59,7 +63,10 @@ impl Fake {
                 ("up", "id2", true, false),
                 ("tty", "id3", true, true),
             ] {
-                r.containers.insert(name.into(), FakeContainer { id: id.into(), running, tty });
+                r.containers.insert(
+                    name.into(),
+                    FakeContainer { id: id.into(), running, tty, exited: false },
+                );
             }
             r.images.push("localhost:5000/foo/bar:tag".into());
         }
@@ -90,26 +97,38 @@ impl Fake {
         })
     }
 
-    /// A session that says hello, collects stdin until it closes, then reports and ends.
-    fn session(&self, tty: bool, with_stdin: bool) -> Session {
+    /// A session that says hello, collects stdin until it closes, then reports and ends. For
+    /// an attach (`container` is its id) the container then counts as exited.
+    fn session(&self, tty: bool, with_stdin: bool, container: Option<String>) -> Session {
         let (out_tx, out_rx) = mpsc::channel(16);
         let (in_tx, mut in_rx) = mpsc::channel::<Bytes>(16);
         let rec = self.rec.clone();
         tokio::spawn(async move {
-            let _ = out_tx
-                .send(Chunk { stream: StdStream::Stdout, data: Bytes::from_static(b"hello\n") })
-                .await;
-            if !with_stdin {
-                return;
+            let hello = Chunk { stream: StdStream::Stdout, data: Bytes::from_static(b"hello\n") };
+            let _ = out_tx.send(hello).await;
+            if with_stdin {
+                let mut n = 0;
+                while let Some(data) = in_rx.recv().await {
+                    n += data.len();
+                    rec.lock().unwrap().stdin.extend_from_slice(&data);
+                }
+                rec.lock().unwrap().stdin_closed = true;
+                let msg = format!("stdin closed after {n} bytes\n");
+                let _ =
+                    out_tx.send(Chunk { stream: StdStream::Stderr, data: Bytes::from(msg) }).await;
             }
-            let mut n = 0;
-            while let Some(data) = in_rx.recv().await {
-                n += data.len();
-                rec.lock().unwrap().stdin.extend_from_slice(&data);
+            // The "process" exits once its input is done: release whoever waits for it.
+            let Some(id) = container else { return };
+            let mut r = rec.lock().unwrap();
+            for c in r.containers.values_mut().filter(|c| c.id == id) {
+                c.exited = true;
             }
-            rec.lock().unwrap().stdin_closed = true;
-            let msg = format!("stdin closed after {n} bytes\n");
-            let _ = out_tx.send(Chunk { stream: StdStream::Stderr, data: Bytes::from(msg) }).await;
+            let (done, pending): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut r.waiters).into_iter().partition(|(w, _)| *w == id);
+            r.waiters = pending;
+            for (_, w) in done {
+                let _ = w.send(m::ContainerWaitResponse { status_code: 0, error: None });
+            }
         });
         Session { tty, output: out_rx, stdin: with_stdin.then_some(in_tx) }
     }
@@ -117,7 +136,7 @@ impl Fake {
     /// Complete every pending wait with `code`.
     pub(crate) fn finish_waits(&self, code: i64) {
         let waiters = self.with(|r| std::mem::take(&mut r.waiters));
-        for w in waiters {
+        for (_, w) in waiters {
             let _ = w.send(m::ContainerWaitResponse { status_code: code, error: None });
         }
     }
@@ -139,7 +158,7 @@ impl SystemBackend for Fake {
             ..Default::default()
         })
     }
-    async fn df(&self) -> Result<m::SystemDataUsageResponse> {
+    async fn df(&self) -> Result<berth_api::SystemDataUsage> {
         Ok(Default::default())
     }
     async fn events(
@@ -178,7 +197,7 @@ impl ContainerBackend for Fake {
             let tty = config.tty.unwrap_or(false);
             r.containers.insert(
                 name.clone(),
-                FakeContainer { id: format!("id-{name}"), running: false, tty },
+                FakeContainer { id: format!("id-{name}"), running: false, tty, exited: false },
             );
             Ok(m::ContainerCreateResponse { id: format!("id-{name}"), warnings: vec![] })
         })
@@ -198,7 +217,11 @@ impl ContainerBackend for Fake {
     }
     async fn inspect(&self, id: &str, _size: bool) -> Result<m::ContainerInspectResponse> {
         let c = self.lookup(id)?;
-        Ok(m::ContainerInspectResponse { id: Some(c.id), ..Default::default() })
+        Ok(m::ContainerInspectResponse {
+            id: Some(c.id),
+            config: Some(m::ContainerConfig { tty: Some(c.tty), ..Default::default() }),
+            ..Default::default()
+        })
     }
     async fn start(&self, id: &str) -> Result<()> {
         if self.lookup(id)?.running {
@@ -236,9 +259,13 @@ impl ContainerBackend for Fake {
         self.lookup(id).map(drop)
     }
     async fn wait(&self, id: &str, _condition: WaitCondition) -> Result<WaitFuture> {
-        self.lookup(id)?;
+        let c = self.lookup(id)?;
         let (tx, rx) = oneshot::channel();
-        self.with(|r| r.waiters.push(tx));
+        if c.exited {
+            let _ = tx.send(m::ContainerWaitResponse { status_code: 0, error: None });
+        } else {
+            self.with(|r| r.waiters.push((c.id, tx)));
+        }
         Ok(Box::pin(async move {
             rx.await.unwrap_or(m::ContainerWaitResponse { status_code: -1, error: None })
         }))
@@ -269,7 +296,7 @@ impl ContainerBackend for Fake {
         let c = self.lookup(id)?;
         let with_stdin = opts.stdin;
         self.with(|r| r.attach_opts = Some(opts));
-        Ok(self.session(c.tty, with_stdin))
+        Ok(self.session(c.tty, with_stdin, Some(c.id)))
     }
     async fn resize(&self, id: &str, _height: u16, _width: u16) -> Result<()> {
         self.lookup(id).map(drop)
@@ -282,10 +309,11 @@ impl ContainerBackend for Fake {
 
 #[async_trait]
 impl ExecBackend for Fake {
-    async fn exec_create(&self, container: &str, _config: m::ExecConfig) -> Result<String> {
+    async fn exec_create(&self, container: &str, config: m::ExecConfig) -> Result<String> {
         if !self.lookup(container)?.running {
             return Err(Error::conflict(format!("container {container} is not running")));
         }
+        self.with(|r| r.exec_stdin = config.attach_stdin.unwrap_or(false));
         Ok("exec1".into())
     }
     async fn exec_start(
@@ -298,7 +326,8 @@ impl ExecBackend for Fake {
             return Err(Error::not_found(format!("No such exec instance: {id}")));
         }
         self.with(|r| r.exec_start = Some((id.into(), detach, tty)));
-        Ok((!detach).then(|| self.session(tty.unwrap_or(false), true)))
+        let with_stdin = self.with(|r| r.exec_stdin);
+        Ok((!detach).then(|| self.session(tty.unwrap_or(false), with_stdin, None)))
     }
     async fn exec_inspect(&self, id: &str) -> Result<m::ExecInspectResponse> {
         if id != "exec1" {

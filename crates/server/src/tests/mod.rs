@@ -14,6 +14,7 @@ use tower::ServiceExt;
 
 use crate::{status_for, Server, ServerInfo};
 
+mod docker_cli;
 mod fake;
 mod unix;
 

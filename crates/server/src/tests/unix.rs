@@ -126,10 +126,11 @@ async fn attach_upgrades_and_half_close_reaches_stdin() {
     let head = c.head().await;
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
-    // Wait: the 200 head arrives before the container exits; the body when it does.
+    // Wait (on another container): the 200 head arrives before it exits; the body when it
+    // does.
     let mut c = Conn { stream: UnixStream::connect(&sock).await.unwrap(), buf: Vec::new() };
     c.stream
-        .write_all(b"POST /containers/c1/wait?condition=next-exit HTTP/1.1\r\nHost: api\r\nContent-Length: 0\r\n\r\n")
+        .write_all(b"POST /containers/up/wait?condition=next-exit HTTP/1.1\r\nHost: api\r\nContent-Length: 0\r\n\r\n")
         .await
         .unwrap();
     let head = c.head().await;
