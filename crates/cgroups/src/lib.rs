@@ -41,6 +41,10 @@ mod stats;
 mod v1;
 mod v2;
 
+/// The environment variable through which berthd hands the [`Layout`] (in its text form) to
+/// a monitor, so both sides agree on the name.
+pub const LAYOUT_ENV: &str = "BERTH_CGROUP_LAYOUT";
+
 pub use error::{Error, Result};
 pub use layout::{probe, Controller, Controllers, Layout, Support, Version};
 pub use manager::{Cgroup, FreezerState, Manager};

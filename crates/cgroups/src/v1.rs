@@ -60,21 +60,28 @@ impl V1 {
     pub(crate) fn create(&self, res: &Resources) -> Result<()> {
         let steps = plan::v1(res)?;
         for h in &self.hiers {
-            mkdir_p(&h.mount, &h.dir)?;
-            if h.controllers.contains(Controller::Cpuset) {
-                let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
-                // Tasks cannot join a cpuset with empty cpus or mems: inherit the parent's,
-                // unless the resources set them anyway (the parent must be filled either way).
-                for (file, given) in [
-                    ("cpuset.cpus", given(&res.cpuset_cpus)),
-                    ("cpuset.mems", given(&res.cpuset_mems)),
-                ] {
-                    let dir = match h.dir.parent() {
-                        Some(parent) if given => parent,
-                        _ => h.dir.as_path(),
-                    };
-                    inherit_cpuset(&h.mount, dir, file)?;
-                }
+            if !h.controllers.contains(Controller::Cpuset) {
+                mkdir_p(&h.mount, &h.dir, &|_| Ok(()))?;
+                continue;
+            }
+            // Tasks cannot join a cpuset with empty cpus or mems. Parents we create get the
+            // values of their own parent and `cgroup.clone_children`, so the kernel fills
+            // every later leaf itself; checking a leaf then costs two reads.
+            mkdir_p(&h.mount, &h.dir, &|parent| {
+                inherit_cpuset(&h.mount, parent, "cpuset.cpus")?;
+                inherit_cpuset(&h.mount, parent, "cpuset.mems")?;
+                fsio::write(parent, "cgroup.clone_children", "1")
+            })?;
+            let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+            for (file, given) in
+                [("cpuset.cpus", given(&res.cpuset_cpus)), ("cpuset.mems", given(&res.cpuset_mems))]
+            {
+                // A given value is written later; its parent must be filled (rare: --cpuset-*).
+                let dir = match h.dir.parent() {
+                    Some(parent) if given => parent,
+                    _ => h.dir.as_path(),
+                };
+                inherit_cpuset(&h.mount, dir, file)?;
             }
         }
         plan::run(&steps, |c| self.dir(c))
@@ -260,13 +267,15 @@ impl V1 {
     }
 }
 
-/// `mkdir -p dir`, but never above `mount`.
-fn mkdir_p(mount: &Path, dir: &Path) -> Result<()> {
+/// `mkdir -p dir`, but never above `mount`; `new_parent` runs on each missing parent right
+/// after it was created, top-down.
+fn mkdir_p(mount: &Path, dir: &Path, new_parent: &dyn Fn(&Path) -> Result<()>) -> Result<()> {
     match fsio::mkdir(dir) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir != mount => {
-            if let Some(parent) = dir.parent().filter(|p| p.starts_with(mount)) {
-                mkdir_p(mount, parent)?;
+            if let Some(parent) = dir.parent().filter(|p| p.starts_with(mount) && *p != mount) {
+                mkdir_p(mount, parent, new_parent)?;
+                new_parent(parent)?;
             }
             fsio::mkdir(dir)
                 .map(|_| ())
@@ -332,6 +341,125 @@ pub(crate) fn itoa(n: i32, buf: &mut ItoaBuf) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+
+    /// A fake v1 host under a temp dir: one directory per hierarchy, with the files the kernel
+    /// would show in the root and in `berth/c1` (the tests pre-create what mkdir would).
+    fn fake_host(root: &Path, leaf_files: &[(&str, &str)]) -> Layout {
+        let mut mounts = Vec::new();
+        for c in Controller::ALL {
+            let m = root.join(c.key());
+            fs::create_dir_all(m.join("berth/c1")).unwrap();
+            fs::write(m.join("berth/c1/cgroup.procs"), "").unwrap();
+            mounts.push((c, m));
+        }
+        fs::write(root.join("cpuset/cpuset.cpus"), "0-3\n").unwrap();
+        fs::write(root.join("cpuset/cpuset.mems"), "0\n").unwrap();
+        for dir in ["cpuset/berth", "cpuset/berth/c1"] {
+            fs::write(root.join(dir).join("cpuset.cpus"), "").unwrap();
+            fs::write(root.join(dir).join("cpuset.mems"), "\n").unwrap();
+        }
+        for (f, v) in leaf_files {
+            fs::write(root.join(f), v).unwrap();
+        }
+        Layout::v1(mounts)
+    }
+
+    fn read(root: &Path, f: &str) -> String {
+        fs::read_to_string(root.join(f)).unwrap()
+    }
+
+    #[test]
+    fn create_writes_limits_and_inherits_cpuset_in_a_fake_hierarchy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let files = [
+            ("memory/berth/c1/memory.limit_in_bytes", ""),
+            ("memory/berth/c1/memory.memsw.limit_in_bytes", ""),
+            ("cpu/berth/c1/cpu.shares", ""),
+            ("cpu/berth/c1/cpu.cfs_quota_us", ""),
+            ("pids/berth/c1/pids.max", ""),
+        ];
+        let layout = fake_host(root, &files);
+        let m = V1::new(&layout, "berth/c1");
+        let res = Resources {
+            memory: Some(1 << 20),
+            memory_swap: Some(2 << 20),
+            cpu_shares: Some(256),
+            cpu_quota: Some(-1),
+            pids_limit: Some(7),
+            cpuset_mems: Some("0".into()),
+            ..Default::default()
+        };
+        m.create(&res).unwrap();
+        let want = [
+            ("memory/berth/c1/memory.limit_in_bytes", "1048576"),
+            ("memory/berth/c1/memory.memsw.limit_in_bytes", "2097152"),
+            ("cpu/berth/c1/cpu.shares", "256"),
+            ("cpu/berth/c1/cpu.cfs_quota_us", "-1"),
+            ("pids/berth/c1/pids.max", "7"),
+            // Parent and leaf inherit cpus; mems is given, so only the parent inherits it.
+            ("cpuset/berth/cpuset.cpus", "0-3"),
+            ("cpuset/berth/c1/cpuset.cpus", "0-3"),
+            ("cpuset/berth/cpuset.mems", "0"),
+            ("cpuset/berth/c1/cpuset.mems", "0"),
+        ];
+        for (f, v) in want {
+            assert_eq!(read(root, f).trim(), v, "{f}");
+        }
+
+        m.add_pid(4321).unwrap();
+        for c in Controller::ALL {
+            assert_eq!(read(root, &format!("{}/berth/c1/cgroup.procs", c.key())), "4321");
+        }
+    }
+
+    #[test]
+    fn missing_files_and_controllers_are_unsupported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = fake_host(tmp.path(), &[]);
+        let m = V1::new(&layout, "berth/c1");
+        let cases = [
+            (Resources { blkio_weight: Some(100), ..Default::default() }, "blkio weight"),
+            (Resources { memory: Some(1 << 20), ..Default::default() }, "memory limit"),
+            (Resources { memory_swappiness: Some(1), ..Default::default() }, "memory swappiness"),
+        ];
+        for (res, what) in cases {
+            match m.apply(&res) {
+                Err(Error::Unsupported(w)) => assert_eq!(w, what),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        // A controller that is not mounted at all.
+        let only_memory = Layout::v1([(Controller::Memory, tmp.path().join("memory"))]);
+        let m = V1::new(&only_memory, "berth/c1");
+        match m.apply(&Resources { pids_limit: Some(1), ..Default::default() }) {
+            Err(Error::Unsupported(w)) => assert_eq!(w, "pids limit"),
+            other => panic!("{other:?}"),
+        }
+        // Implied settings are skipped quietly: lifting memory lifts swap if it can.
+        fs::write(tmp.path().join("memory/berth/c1/memory.limit_in_bytes"), "").unwrap();
+        m.apply(&Resources { memory: Some(-1), ..Default::default() }).unwrap();
+        assert_eq!(read(tmp.path(), "memory/berth/c1/memory.limit_in_bytes"), "-1");
+    }
+
+    #[test]
+    fn missing_cgroup_is_not_found_and_destroy_is_idempotent() {
+        use berth_errdefs::{HasKind, Kind};
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = fake_host(tmp.path(), &[]);
+        let m = V1::new(&layout, "berth/nope");
+        let e = m.apply(&Resources { pids_limit: Some(1), ..Default::default() }).unwrap_err();
+        assert_eq!(e.kind(), Kind::NotFound, "{e}");
+        assert_eq!(m.pids().unwrap_err().kind(), Kind::NotFound);
+        m.destroy().unwrap();
+        // Co-mounted controllers share one directory.
+        let co = Layout::v1([
+            (Controller::Cpu, tmp.path().join("cpu")),
+            (Controller::Cpuacct, tmp.path().join("cpu")),
+        ]);
+        assert_eq!(V1::new(&co, "x").dirs().count(), 1);
+    }
 
     #[test]
     fn itoa_formats() {

@@ -257,3 +257,76 @@ impl V2 {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn create_enables_controllers_in_parents_and_writes_v2_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::create_dir_all(root.join("berth/c1")).unwrap();
+        for f in ["cgroup.subtree_control", "berth/cgroup.subtree_control"] {
+            fs::write(root.join(f), "").unwrap();
+        }
+        for f in ["memory.max", "memory.swap.max", "cpu.weight", "cpu.max", "pids.max", "io.weight"]
+        {
+            fs::write(root.join("berth/c1").join(f), "").unwrap();
+        }
+        use Controller::*;
+        let layout = Layout::v2(root, [Cpu, Memory, Pids, Blkio]);
+        let m = V2::new(&layout, "berth/c1");
+        let res = Resources {
+            memory: Some(1 << 20),
+            memory_swap: Some(3 << 20),
+            cpu_shares: Some(1024),
+            cpu_quota: Some(20_000),
+            cpu_period: Some(100_000),
+            pids_limit: Some(0),
+            blkio_weight: Some(1000),
+            ..Default::default()
+        };
+        m.create(&res).unwrap();
+        let want = [
+            ("cgroup.subtree_control", "+cpu +memory +pids +io"),
+            ("berth/cgroup.subtree_control", "+cpu +memory +pids +io"),
+            ("berth/c1/memory.max", "1048576"),
+            ("berth/c1/memory.swap.max", "2097152"),
+            ("berth/c1/cpu.weight", "100"),
+            ("berth/c1/cpu.max", "20000 100000"),
+            ("berth/c1/pids.max", "max"),
+            ("berth/c1/io.weight", "10000"),
+        ];
+        for (f, v) in want {
+            assert_eq!(fs::read_to_string(root.join(f)).unwrap(), v, "{f}");
+        }
+        // Once enabled, a second container only reads the parent's subtree_control.
+        fs::write(root.join("cgroup.subtree_control"), "cpu memory pids io").unwrap();
+        fs::write(root.join("berth/cgroup.subtree_control"), "cpu io memory pids").unwrap();
+        fs::create_dir_all(root.join("berth/c2")).unwrap();
+        V2::new(&layout, "berth/c2").create(&Resources::default()).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.join("berth/cgroup.subtree_control")).unwrap(),
+            "cpu io memory pids"
+        );
+    }
+
+    #[test]
+    fn controllers_that_are_not_available_are_unsupported() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join("c1")).unwrap();
+        let layout = Layout::v2(tmp.path(), [Controller::Memory]);
+        let m = V2::new(&layout, "c1");
+        match m.apply(&Resources { cpuset_cpus: Some("1".into()), ..Default::default() }) {
+            Err(Error::Unsupported(w)) => assert_eq!(w, "cpuset"),
+            other => panic!("{other:?}"),
+        }
+        match m.freeze() {
+            Err(Error::Unsupported(w)) => assert_eq!(w, "freezer"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(m.state().unwrap(), FreezerState::Thawed);
+    }
+}
