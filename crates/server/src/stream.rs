@@ -8,7 +8,8 @@
 //! `101 Switching Protocols`, take the raw connection from hyper and copy the session's output
 //! to it and the client's bytes to the session's stdin. When the client half-closes, the stdin
 //! sender is dropped (closing the process's stdin) but output keeps flowing until the session
-//! ends; then the write side is shut down.
+//! ends; then the write side is shut down. When the client goes away entirely, the session is
+//! dropped (which detaches it).
 
 use std::convert::Infallible;
 
@@ -19,9 +20,11 @@ use axum::response::{IntoResponse, Response};
 use berth_engine::service::{Chunk, Session, StdStream};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
-use hyper::upgrade::OnUpgrade;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::net::unix::OwnedReadHalf;
+use tokio::net::UnixStream;
 
 use crate::version::ApiVersion;
 
@@ -84,7 +87,7 @@ pub(crate) fn hijack(req: &mut Request, session: Session, version: &ApiVersion) 
         Some(on_upgrade) if wants_upgrade => {
             tokio::spawn(async move {
                 match on_upgrade.await {
-                    Ok(upgraded) => pump(TokioIo::new(upgraded), session).await,
+                    Ok(upgraded) => serve_upgraded(upgraded, session).await,
                     Err(e) => tracing::debug!(error = %e, "connection upgrade failed"),
                 }
             });
@@ -111,14 +114,62 @@ pub(crate) fn hijack(req: &mut Request, session: Session, version: &ApiVersion) 
     }
 }
 
-/// Copy a session over a raw duplex connection until its output ends.
-pub(crate) async fn pump<IO>(io: IO, mut session: Session)
+/// Serve a session on an upgraded connection. On our own unix sockets the raw stream is
+/// recovered so that a client that goes away entirely is noticed even while the process is
+/// silent; on other transports that is noticed at the next write.
+async fn serve_upgraded(upgraded: Upgraded, session: Session) {
+    match upgraded.downcast::<TokioIo<UnixStream>>() {
+        Ok(parts) => {
+            let (rd, wr) = parts.io.into_inner().into_split();
+            pump(
+                rd,
+                parts.read_buf,
+                wr,
+                session,
+                |rd: OwnedReadHalf| async move { hangup(&rd).await },
+            )
+            .await
+        }
+        Err(upgraded) => {
+            let (rd, wr) = tokio::io::split(TokioIo::new(upgraded));
+            pump(rd, Bytes::new(), wr, session, |_| std::future::pending()).await
+        }
+    }
+}
+
+/// Resolve once the peer of a unix socket has closed both directions (`POLLHUP`), as opposed
+/// to half-closing its writing side, which only ends our reading.
+async fn hangup(rd: &OwnedReadHalf) {
+    loop {
+        match rd.ready(Interest::WRITABLE).await {
+            Ok(ready) if !ready.is_write_closed() => {
+                // Writable is nearly always set; look again later rather than spin.
+                tokio::time::sleep(HANGUP_POLL).await;
+            }
+            _ => return,
+        }
+    }
+}
+
+/// How often a half-closed hijacked connection is checked for a full close.
+const HANGUP_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Copy a session over a raw duplex connection until its output ends or the client is gone.
+///
+/// `prefix` is input the HTTP layer had already read. After the client half-closes, its read
+/// half is handed to `gone`, which resolves if the client then goes away entirely.
+async fn pump<R, W, G, F>(mut rd: R, prefix: Bytes, mut wr: W, mut session: Session, gone: G)
 where
-    IO: AsyncRead + AsyncWrite + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+    G: FnOnce(R) -> F + Send + 'static,
+    F: std::future::Future<Output = ()> + Send,
 {
-    let (mut rd, mut wr) = tokio::io::split(io);
     let stdin = session.stdin.take();
-    let input = tokio::spawn(async move {
+    let mut input = tokio::spawn(async move {
+        if let (Some(tx), false) = (&stdin, prefix.is_empty()) {
+            let _ = tx.send(prefix).await;
+        }
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             match rd.read(&mut buf).await {
@@ -131,18 +182,29 @@ where
                     }
                 }
                 Err(e) => {
+                    // A reset connection: the client is gone.
                     tracing::debug!(error = %e, "reading hijacked connection");
-                    break;
+                    return;
                 }
             }
         }
         // Dropping the sender closes the process's stdin: the client is done writing.
         drop(stdin);
-        rd
+        gone(rd).await;
     });
 
     let tty = session.tty;
-    'out: while let Some(chunk) = session.output.recv().await {
+    'out: loop {
+        let chunk = tokio::select! {
+            chunk = session.output.recv() => match chunk {
+                Some(chunk) => chunk,
+                None => break,
+            },
+            _ = &mut input => {
+                tracing::debug!("hijacked connection closed by the client");
+                break;
+            }
+        };
         let mut next = Some(chunk);
         // Write everything already queued, then flush once.
         while let Some(chunk) = next.take() {

@@ -86,7 +86,7 @@ async fn docker_cli_speaks_to_the_router() {
     let cli = Cli { host: format!("unix://{}", sock.display()), config };
 
     assert_eq!(cli.ok(&["version", "--format", "{{.Server.APIVersion}}"]).await.trim(), "1.47");
-    assert_eq!(cli.ok(&["ps", "-a", "--format", "{{.Names}}"]).await, "c1\ntty\nup\n");
+    assert_eq!(cli.ok(&["ps", "-a", "--format", "{{.Names}}"]).await, "c1\nsilent\ntty\nup\n");
 
     // A full create body from the CLI decodes.
     let id = cli

@@ -44,6 +44,8 @@ pub(crate) struct Recorded {
     pub(crate) exec_start: Option<(String, bool, Option<bool>)>,
     pub(crate) exec_resized: Option<(u16, u16)>,
     pub(crate) exec_stdin: bool,
+    /// Sessions the server dropped while they were still going.
+    pub(crate) detached: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -53,7 +55,8 @@ pub(crate) struct Fake {
 
 impl Fake {
     /// A fake with a stopped container `c1` (id `id1`), a running `up` (id `id2`), a TTY
-    /// container `tty` (id `id3`) and an image `localhost:5000/foo/bar:tag`.
+    /// container `tty` (id `id3`), a running `silent` (id `id4`) whose attach session never
+    /// ends by itself, and an image `localhost:5000/foo/bar:tag`.
     pub(crate) fn new() -> Self {
         let fake = Fake::default();
         {
@@ -62,6 +65,7 @@ impl Fake {
                 ("c1", "id1", false, false),
                 ("up", "id2", true, false),
                 ("tty", "id3", true, true),
+                ("silent", "id4", true, false),
             ] {
                 r.containers.insert(
                     name.into(),
@@ -106,6 +110,12 @@ impl Fake {
         tokio::spawn(async move {
             let hello = Chunk { stream: StdStream::Stdout, data: Bytes::from_static(b"hello\n") };
             let _ = out_tx.send(hello).await;
+            if container.as_deref() == Some("id4") {
+                // Silent: keep the session until the server lets go of it (a detach).
+                out_tx.closed().await;
+                rec.lock().unwrap().detached.push("id4".into());
+                return;
+            }
             if with_stdin {
                 let mut n = 0;
                 while let Some(data) = in_rx.recv().await {

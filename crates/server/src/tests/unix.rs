@@ -114,6 +114,25 @@ async fn attach_upgrades_and_half_close_reaches_stdin() {
         assert!(opts.stdin && opts.stdout && opts.stderr && opts.stream && !opts.logs);
     }
 
+    // A client that goes away entirely (no half-close first) releases a silent session.
+    let mut c = Conn { stream: UnixStream::connect(&sock).await.unwrap(), buf: Vec::new() };
+    c.stream
+        .write_all(
+            b"POST /containers/silent/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\n\
+              Host: api\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    assert!(c.head().await.starts_with("HTTP/1.1 101"));
+    assert_eq!(c.frame().await, (1, b"hello\n".to_vec()));
+    drop(c);
+    let released = async {
+        while fake.rec.lock().unwrap().detached.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(LIMIT, released).await.expect("the session is dropped");
+
     // Attach to an unknown container: a plain 404 on the same kind of request.
     let mut c = Conn { stream: UnixStream::connect(&sock).await.unwrap(), buf: Vec::new() };
     c.stream
