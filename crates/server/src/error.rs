@@ -51,6 +51,9 @@ impl From<berth_errdefs::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), message = %self.message, "request failed");
+        }
         if self.status == StatusCode::NOT_MODIFIED {
             // A 304 has no body by definition; clients only look at the status.
             return self.status.into_response();

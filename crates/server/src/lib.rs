@@ -124,11 +124,8 @@ async fn front(api: Router, headers: &[(&'static str, HeaderValue)], mut req: Re
     for (name, value) in headers {
         resp.headers_mut().insert(*name, value.clone());
     }
-    let status = resp.status();
-    if status.is_server_error() {
-        tracing::warn!(%method, %uri, status = status.as_u16(), "request failed");
-    }
-    tracing::debug!(%method, %uri, status = status.as_u16(), elapsed = ?started.elapsed(), "request");
+    let status = resp.status().as_u16();
+    tracing::debug!(%method, %uri, status, elapsed = ?started.elapsed(), "request");
     resp
 }
 
