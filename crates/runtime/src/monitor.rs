@@ -40,6 +40,9 @@ pub struct MonitorConfig {
     pub autostart: bool,
     /// An external OCI runtime binary (runc, crun, youki) to use instead of the in-process one.
     pub runtime: Option<PathBuf>,
+    /// The external runtime's state directory (`runc --root`).
+    #[serde(default)]
+    pub runtime_root: Option<PathBuf>,
     /// Exec mode: join this running container instead of creating one.
     pub exec: Option<ExecTarget>,
 }

@@ -10,6 +10,7 @@
 //! time except buffers bounded per client. It is paid once per running container.
 
 mod cgroup;
+mod external;
 mod init;
 mod logfile;
 mod monitor;
@@ -18,6 +19,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    // Bound into containers as /sbin/docker-init, we are their init.
+    if args.first().is_some_and(|a| a.ends_with("docker-init")) {
+        return init::main(&args[1..]);
+    }
     match args.get(1).map(String::as_str) {
         Some("run") | Some("exec") if args.len() == 3 => monitor::main(&args[1], &args[2]),
         Some("init") => init::main(&args[2..]),

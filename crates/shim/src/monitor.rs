@@ -12,6 +12,7 @@ use berth_runtime::proto::{self, Decoder};
 use oci_spec::runtime::Spec;
 
 use crate::cgroup;
+use crate::external::External;
 use crate::logfile::LogFile;
 
 /// Per-client output queued beyond this is too much: the client is dropped.
@@ -169,6 +170,7 @@ struct Monitor {
     clients: Vec<Client>,
     log: Option<LogFile>,
     cgroup: Option<cgroup::Group>,
+    external: Option<External>,
 }
 
 type SetupError = (MonitorConfig, String);
@@ -193,10 +195,23 @@ impl Monitor {
         };
         // Standard streams: a pty, or pipes.
         let (mut master, mut err, mut stdin) = (-1, -1, -1);
-        let out;
+        let mut out;
         let child_stdio;
         let mut child_fds = Vec::new();
-        if cfg.tty {
+        let external = match (&cfg.exec, &cfg.runtime) {
+            (None, Some(bin)) => Some(External {
+                bin: bin.clone(),
+                root: cfg.runtime_root.clone().unwrap_or_else(|| PathBuf::from("/run/berth/runtimes")),
+                id: cfg.id.clone(),
+                rootfs: None,
+            }),
+            _ => None,
+        };
+        if cfg.tty && external.is_some() {
+            // The runtime makes the terminal and hands us its master.
+            out = -1;
+            child_stdio = Stdio { stdin: -1, stdout: -1, stderr: -1, terminal: true };
+        } else if cfg.tty {
             let (mut m, mut s) = (0, 0);
             // SAFETY: openpty fills two fds.
             let rc = unsafe {
@@ -229,6 +244,35 @@ impl Monitor {
             };
             child_stdio = Stdio { stdin: child_in, stdout: ow, stderr: ew, terminal: false };
             child_fds.extend([child_in, ow, ew]);
+        }
+        if let Some(mut ext) = external {
+            let spec_path = cfg.bundle.join("config.json");
+            let spec: Spec = tryio!(
+                std::fs::read(&spec_path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())),
+                format!("read {}", spec_path.display())
+            );
+            let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_else(|| PathBuf::from("rootfs"));
+            let rootfs = if root.is_absolute() { root } else { cfg.bundle.join(root) };
+            let fds = (!cfg.tty).then_some([child_stdio.stdin, child_stdio.stdout, child_stdio.stderr]);
+            let created = ext.create(&cfg.bundle, cfg.overlay.as_ref(), &rootfs, fds);
+            for fd in child_fds {
+                close(fd);
+            }
+            let (pid, console) = match created {
+                Ok(v) => v,
+                Err(e) => return Err((cfg, e)),
+            };
+            if let Some(m) = console {
+                master = m;
+                out = m;
+                if cfg.open_stdin {
+                    stdin = m;
+                }
+            }
+            let group = cfg.cgroup.as_ref().and_then(|c| cgroup::Group::open(c).ok());
+            return Monitor::assemble(cfg, pid, -1, out, err, master, stdin, listener, log, group, Some(ext));
         }
         let mut sv = [0; 2];
         // SAFETY: valid two-element array.
@@ -314,7 +358,24 @@ impl Monitor {
                 return Err((cfg, msg));
             }
         }
-        // SAFETY: pidfd_open on our own child.
+        Monitor::assemble(cfg, pid, sync, out, err, master, stdin, listener, log, group, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        cfg: MonitorConfig,
+        pid: libc::pid_t,
+        sync: RawFd,
+        out: RawFd,
+        err: RawFd,
+        master: RawFd,
+        stdin: RawFd,
+        listener: RawFd,
+        log: Option<LogFile>,
+        group: Option<cgroup::Group>,
+        external: Option<External>,
+    ) -> Result<(Monitor, String), SetupError> {
+        // SAFETY: pidfd_open on our own child (or, with a runtime, our reparented grandchild).
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
         for fd in [out, err, listener] {
             if fd >= 0 {
@@ -342,6 +403,7 @@ impl Monitor {
             clients: Vec::new(),
             log,
             cgroup: group,
+            external,
         };
         if m.cfg.autostart {
             match m.start() {
@@ -370,6 +432,18 @@ impl Monitor {
         if self.started {
             return Ok(());
         }
+        if let Some(ext) = &self.external {
+            return match ext.start() {
+                Ok(()) => {
+                    self.started = true;
+                    Ok(())
+                }
+                Err(m) => {
+                    self.start_error = Some(m.clone());
+                    Err(m)
+                }
+            };
+        }
         linux::send_sync(self.sync, b'g');
         let r = linux::read_report(self.sync);
         close(self.sync);
@@ -396,6 +470,9 @@ impl Monitor {
         self.write_exit(code, Some(msg.to_string()));
         if let Some(g) = &self.cgroup {
             g.destroy();
+        }
+        if let Some(ext) = &mut self.external {
+            ext.cleanup();
         }
         let _ = std::fs::remove_file(&self.cfg.socket);
     }
@@ -665,7 +742,9 @@ impl Monitor {
             close(c.fd);
         }
         self.clients.clear();
-        if let Some(g) = &self.cgroup {
+        if let Some(ext) = &mut self.external {
+            ext.cleanup();
+        } else if let Some(g) = &self.cgroup {
             g.destroy();
         }
         let _ = std::fs::remove_file(&self.cfg.socket);
