@@ -164,7 +164,8 @@ impl Engine {
                 stream: true,
                 ..Default::default()
             };
-            containers::connect_attach(&socket, &opts, out, stdin).await.map_err(|e| Error::internal(format!("attach to exec: {e}")))?;
+            let keys = containers::parse_detach_keys(exec.config.detach_keys.as_deref().filter(|k| !k.is_empty()).unwrap_or(containers::DEFAULT_DETACH_KEYS))?;
+            containers::connect_attach(&socket, &opts, out, stdin, Some(keys)).await.map_err(|e| Error::internal(format!("attach to exec: {e}")))?;
             match conn.request(proto::START, b"").await {
                 Ok((proto::STARTED, _)) => {}
                 Ok((_, msg)) => return Err(Error::invalid(format!("OCI runtime exec failed: {}", String::from_utf8_lossy(&msg)))),

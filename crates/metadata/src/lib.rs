@@ -111,13 +111,31 @@ impl Store {
         Ok(Store { db: Arc::new(db) })
     }
 
-    /// Run `f` in one write transaction and commit it if `f` returns `Ok`.
+    /// Run `f` in one write transaction and commit it durably if `f` returns `Ok`.
     /// On `Err` nothing `f` wrote is kept.
     pub fn write<R, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, E>) -> Result<R, E>
     where
         E: From<Error>,
     {
-        let tx = self.db.begin_write().map_err(db)?;
+        self.write_with(redb::Durability::Immediate, f)
+    }
+
+    /// Like [`Store::write`], but the commit is atomic and not yet durable: a crash may lose
+    /// it (and every lazy commit after the last durable one), never tear it. For state that can
+    /// be re-derived after a crash, on hot paths where an fsync per change costs too much.
+    pub fn write_lazy<R, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<Error>,
+    {
+        self.write_with(redb::Durability::None, f)
+    }
+
+    fn write_with<R, E>(&self, durability: redb::Durability, f: impl FnOnce(&Tx<'_>) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<Error>,
+    {
+        let mut tx = self.db.begin_write().map_err(db)?;
+        tx.set_durability(durability).map_err(db)?;
         let r = f(&Tx { tx: &tx });
         match r {
             Ok(v) => {
@@ -205,6 +223,21 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(s.get::<u32>(T, "half").unwrap(), None);
+    }
+
+    #[test]
+    fn lazy_writes_are_visible_and_made_durable_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("meta.db");
+        {
+            let s = Store::open(&p).unwrap();
+            s.write_lazy(|tx| tx.put(T, "lazy", &1u32)).unwrap();
+            assert_eq!(s.get::<u32>(T, "lazy").unwrap(), Some(1));
+            s.write(|tx| tx.put(T, "durable", &2u32)).unwrap();
+        }
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.get::<u32>(T, "lazy").unwrap(), Some(1));
+        assert_eq!(s.get::<u32>(T, "durable").unwrap(), Some(2));
     }
 
     #[test]
