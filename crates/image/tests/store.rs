@@ -470,7 +470,7 @@ fn list_filters_select_like_docker() {
     let (a, b, c) = (&a, &b, &c);
     assert_eq!(
         ids(ListFilters::default()),
-        [c.id.clone(), b.id.clone(), a.id.clone()],
+        [c.id.as_str(), b.id.as_str(), a.id.as_str()],
         "newest first"
     );
     assert_eq!(
@@ -478,42 +478,42 @@ fn list_filters_select_like_docker() {
             dangling: Some(true),
             ..Default::default()
         }),
-        [c.id.clone()]
+        [c.id.as_str()]
     );
     assert_eq!(
         ids(ListFilters {
             dangling: Some(false),
             ..Default::default()
         }),
-        [b.id.clone(), a.id.clone()]
+        [b.id.as_str(), a.id.as_str()]
     );
     assert_eq!(
         ids(ListFilters {
             labels: vec!["tier=db".into()],
             ..Default::default()
         }),
-        [b.id.clone()]
+        [b.id.as_str()]
     );
     assert_eq!(
         ids(ListFilters {
             labels: vec!["tier".into()],
             ..Default::default()
         }),
-        [b.id.clone(), a.id.clone()]
+        [b.id.as_str(), a.id.as_str()]
     );
     assert_eq!(
         ids(ListFilters {
             before: vec!["db:5".into()],
             ..Default::default()
         }),
-        [a.id.clone()]
+        [a.id.as_str()]
     );
     assert_eq!(
         ids(ListFilters {
             since: vec!["team/web:1".into()],
             ..Default::default()
         }),
-        [c.id.clone(), b.id.clone()]
+        [c.id.as_str(), b.id.as_str()]
     );
     let by_ref = e
         .images
