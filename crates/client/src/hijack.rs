@@ -30,6 +30,9 @@ impl std::fmt::Debug for Hijacked {
     }
 }
 
+type Reader = Pin<Box<dyn AsyncRead + Send>>;
+type Writer = Pin<Box<dyn AsyncWrite + Send>>;
+
 /// Open the connection, send the upgrade request, check the answer.
 pub(crate) async fn hijack(
     host: &Host,
@@ -38,24 +41,70 @@ pub(crate) async fn hijack(
     query: &[(&str, String)],
     body: Option<&serde_json::Value>,
 ) -> Result<Hijacked, Error> {
+    let request = build_request(host, version, path, query, body, true);
+    let (mut reader, writer, head, rest) = exchange(host, &request).await?;
+    if head.status == 101 || head.status == 200 {
+        return Ok(Hijacked { reader: Box::pin(Prefixed { prefix: rest, pos: 0, inner: reader }), writer });
+    }
+    let body = read_body(&mut reader, &head, rest).await?;
+    Err(Error::Daemon { status: head.status, message: error_message(&body) })
+}
+
+/// The outcome of `POST /containers/{id}/wait`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitExit {
+    /// The container's exit code.
+    pub status_code: i64,
+    /// The daemon's error message about the wait, if any.
+    pub error: Option<String>,
+}
+
+/// Send a wait request; `registered` fires once the response head arrived (moby sends it as
+/// soon as the waiter is registered), then the exit is read from the body.
+pub(crate) async fn wait(
+    host: &Host,
+    version: &str,
+    id: &str,
+    condition: &str,
+    registered: tokio::sync::oneshot::Sender<()>,
+) -> Result<WaitExit, Error> {
+    let path = format!("/containers/{}/wait", encode(id));
+    let request = build_request(host, version, &path, &[("condition", condition.to_string())], None, false);
+    let (mut reader, _writer, head, rest) = exchange(host, &request).await?;
+    let _ = registered.send(());
+    let body = read_body(&mut reader, &head, rest).await?;
+    if head.status != 200 {
+        return Err(Error::Daemon { status: head.status, message: error_message(&body) });
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::Protocol(format!("bad wait response: {e}")))?;
+    let status_code = v.get("StatusCode").and_then(|c| c.as_i64()).unwrap_or(0);
+    let error = v
+        .get("Error")
+        .and_then(|e| e.get("Message"))
+        .and_then(|m| m.as_str())
+        .filter(|m| !m.is_empty())
+        .map(str::to_string);
+    Ok(WaitExit { status_code, error })
+}
+
+/// Connect, send `request`, read the response head. Returns the halves, the head and any
+/// bytes read past it.
+async fn exchange(host: &Host, request: &[u8]) -> Result<(Reader, Writer, Head, Vec<u8>), Error> {
     let connect_err =
         |e: std::io::Error| Error::Connect { host: host.to_string(), reason: e.to_string() };
-    let (reader, mut writer): (Pin<Box<dyn AsyncRead + Send>>, Pin<Box<dyn AsyncWrite + Send>>) =
-        match host {
-            Host::Unix(p) => {
-                let (r, w) = UnixStream::connect(p).await.map_err(connect_err)?.into_split();
-                (Box::pin(r), Box::pin(w))
-            }
-            Host::Tcp(a) => {
-                let (r, w) = TcpStream::connect(a).await.map_err(connect_err)?.into_split();
-                (Box::pin(r), Box::pin(w))
-            }
-        };
-    let request = build_request(host, version, path, query, body);
-    writer.write_all(&request).await?;
+    let (mut reader, mut writer): (Reader, Writer) = match host {
+        Host::Unix(p) => {
+            let (r, w) = UnixStream::connect(p).await.map_err(connect_err)?.into_split();
+            (Box::pin(r), Box::pin(w))
+        }
+        Host::Tcp(a) => {
+            let (r, w) = TcpStream::connect(a).await.map_err(connect_err)?.into_split();
+            (Box::pin(r), Box::pin(w))
+        }
+    };
+    writer.write_all(request).await?;
     writer.flush().await?;
-
-    let mut reader = reader;
     let mut buf = Vec::with_capacity(1024);
     let head_end = loop {
         if let Some(end) = find_head_end(&buf) {
@@ -64,43 +113,39 @@ pub(crate) async fn hijack(
         if buf.len() > MAX_HEAD {
             return Err(Error::Protocol("response head too large".into()));
         }
-        let mut chunk = [0u8; 4096];
-        let n = reader.read(&mut chunk).await?;
-        if n == 0 {
+        if read_more(&mut reader, &mut buf).await? == 0 {
             return Err(Error::Protocol("connection closed before response".into()));
         }
-        buf.extend_from_slice(&chunk[..n]);
     };
     let head = parse_head(&buf[..head_end])?;
     let rest = buf[head_end..].to_vec();
-    if head.status == 101 || head.status == 200 {
-        return Ok(Hijacked { reader: Box::pin(Prefixed { prefix: rest, pos: 0, inner: reader }), writer });
-    }
-    // An error answer: read its body and surface the daemon's message.
+    Ok((reader, writer, head, rest))
+}
+
+/// Read a response body (chunked, sized, or until close).
+async fn read_body(reader: &mut Reader, head: &Head, rest: Vec<u8>) -> Result<Vec<u8>, Error> {
     let mut body = rest;
     if head.chunked {
         loop {
             if let Some(decoded) = decode_chunked(&body) {
-                body = decoded;
-                break;
+                return Ok(decoded);
             }
-            if read_more(&mut reader, &mut body).await? == 0 {
-                break;
-            }
-        }
-    } else {
-        let want = head.content_length.unwrap_or(usize::MAX);
-        while body.len() < want {
-            if read_more(&mut reader, &mut body).await? == 0 {
-                break;
+            if read_more(reader, &mut body).await? == 0 {
+                return Err(Error::Protocol("connection closed inside a chunked body".into()));
             }
         }
-        body.truncate(want.min(body.len()));
     }
-    Err(Error::Daemon { status: head.status, message: error_message(&body) })
+    let want = head.content_length.unwrap_or(usize::MAX);
+    while body.len() < want {
+        if read_more(reader, &mut body).await? == 0 {
+            break;
+        }
+    }
+    body.truncate(want.min(body.len()));
+    Ok(body)
 }
 
-async fn read_more(r: &mut Pin<Box<dyn AsyncRead + Send>>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+async fn read_more(r: &mut Reader, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     let mut chunk = [0u8; 4096];
     let n = r.read(&mut chunk).await?;
     buf.extend_from_slice(&chunk[..n]);
@@ -113,6 +158,7 @@ fn build_request(
     path: &str,
     query: &[(&str, String)],
     body: Option<&serde_json::Value>,
+    upgrade: bool,
 ) -> Vec<u8> {
     let mut target = format!("/v{version}{path}");
     if !query.is_empty() {
@@ -126,10 +172,10 @@ fn build_request(
         Host::Tcp(a) => a.clone(),
     };
     let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let connection = if upgrade { "Connection: Upgrade\r\nUpgrade: tcp\r\n" } else { "Connection: close\r\n" };
     let mut req = format!(
         "POST {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: berth-cli\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+         Content-Type: application/json\r\nContent-Length: {}\r\n{connection}\r\n",
         body.len()
     )
     .into_bytes();
@@ -245,7 +291,7 @@ mod tests {
     fn request_is_an_upgrade_with_versioned_path_and_encoded_query() {
         let host = Host::Unix("/x.sock".into());
         let body = serde_json::json!({"Detach": false});
-        let req = build_request(&host, "1.47", "/exec/abc/start", &[("detachKeys", "ctrl-p,ctrl-q".into())], Some(&body));
+        let req = build_request(&host, "1.47", "/exec/abc/start", &[("detachKeys", "ctrl-p,ctrl-q".into())], Some(&body), true);
         let text = String::from_utf8(req).unwrap();
         assert!(text.starts_with("POST /v1.47/exec/abc/start?detachKeys=ctrl-p%2Cctrl-q HTTP/1.1\r\n"), "{text}");
         assert!(text.contains("\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"));
@@ -308,6 +354,18 @@ mod tests {
         h.reader.read_to_end(&mut out).await.unwrap();
         assert_eq!(out, b"earlyinput");
         assert_eq!(server.await.unwrap(), b"input");
+    }
+
+    #[tokio::test]
+    async fn wait_signals_registration_then_reads_exit() {
+        let (_dir, host, _server) = serve_once(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1d\r\n{\"StatusCode\":3,\"Error\":null}\r\n0\r\n\r\n",
+        )
+        .await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let exit = wait(&host, "1.47", "abc", "next-exit", tx).await.unwrap();
+        rx.await.unwrap();
+        assert_eq!(exit, WaitExit { status_code: 3, error: None });
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ mod host;
 use berth_errdefs::{HasKind, Kind};
 use bollard::{ClientVersion, Docker};
 
-pub use hijack::Hijacked;
+pub use hijack::{Hijacked, WaitExit};
 pub use host::{Host, DEFAULT_HOST};
 
 /// Seconds bollard waits for response headers. Long-running calls (wait, attach, logs -f) must
@@ -183,6 +183,42 @@ impl Client {
         body: Option<&serde_json::Value>,
     ) -> Result<Hijacked, Error> {
         hijack::hijack(&self.host, &self.api_version(), path, query, body).await
+    }
+
+    /// Start waiting for container `id` to reach `condition` (`not-running`, `next-exit`,
+    /// `removed`), on a connection of its own. Must be called within a tokio runtime.
+    pub fn wait(&self, id: &str, condition: &str) -> Waiter {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (host, version, id, condition) =
+            (self.host.clone(), self.api_version(), id.to_string(), condition.to_string());
+        let task = tokio::spawn(async move { hijack::wait(&host, &version, &id, &condition, tx).await });
+        Waiter { registered: Some(rx), task }
+    }
+}
+
+/// A pending `POST /containers/{id}/wait`, sent by [`Client::wait`].
+#[derive(Debug)]
+pub struct Waiter {
+    registered: Option<tokio::sync::oneshot::Receiver<()>>,
+    task: tokio::task::JoinHandle<Result<WaitExit, Error>>,
+}
+
+impl Waiter {
+    /// Wait until the daemon has answered with the response head (it has registered the
+    /// waiter), or `limit` passed, whichever is first. Call before starting the container so
+    /// that a `next-exit` wait cannot miss a quick exit.
+    pub async fn registered(&mut self, limit: std::time::Duration) {
+        if let Some(rx) = self.registered.take() {
+            let _ = tokio::time::timeout(limit, rx).await;
+        }
+    }
+
+    /// The container's exit, once the wait completes.
+    pub async fn exit(self) -> Result<WaitExit, Error> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(Error::Protocol(format!("wait task failed: {e}"))),
+        }
     }
 }
 
