@@ -88,6 +88,22 @@ pub(crate) async fn wait(
     Ok(WaitExit { status_code, error })
 }
 
+/// `GET /v{version}{path}?{query}` and decode the JSON answer.
+pub(crate) async fn get_json(
+    host: &Host,
+    version: &str,
+    path: &str,
+    query: &[(&str, String)],
+) -> Result<serde_json::Value, Error> {
+    let request = build_request_method("GET", host, version, path, query, None, false);
+    let (mut reader, _writer, head, rest) = exchange(host, &request).await?;
+    let body = read_body(&mut reader, &head, rest).await?;
+    if head.status != 200 {
+        return Err(Error::Daemon { status: head.status, message: error_message(&body) });
+    }
+    serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("bad JSON from {path}: {e}")))
+}
+
 /// Connect, send `request`, read the response head. Returns the halves, the head and any
 /// bytes read past it.
 async fn exchange(host: &Host, request: &[u8]) -> Result<(Reader, Writer, Head, Vec<u8>), Error> {
@@ -160,6 +176,18 @@ fn build_request(
     body: Option<&serde_json::Value>,
     upgrade: bool,
 ) -> Vec<u8> {
+    build_request_method("POST", host, version, path, query, body, upgrade)
+}
+
+fn build_request_method(
+    method: &str,
+    host: &Host,
+    version: &str,
+    path: &str,
+    query: &[(&str, String)],
+    body: Option<&serde_json::Value>,
+    upgrade: bool,
+) -> Vec<u8> {
     let mut target = format!("/v{version}{path}");
     if !query.is_empty() {
         target.push('?');
@@ -174,7 +202,7 @@ fn build_request(
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let connection = if upgrade { "Connection: Upgrade\r\nUpgrade: tcp\r\n" } else { "Connection: close\r\n" };
     let mut req = format!(
-        "POST {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: berth-cli\r\n\
+        "{method} {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: berth-cli\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n{connection}\r\n",
         body.len()
     )
@@ -366,6 +394,14 @@ mod tests {
         let exit = wait(&host, "1.47", "abc", "next-exit", tx).await.unwrap();
         rx.await.unwrap();
         assert_eq!(exit, WaitExit { status_code: 3, error: None });
+    }
+
+    #[tokio::test]
+    async fn get_json_reads_sized_bodies() {
+        let (_dir, host, _server) =
+            serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"LayersSize\":7}").await;
+        let v = get_json(&host, "1.47", "/system/df", &[]).await.unwrap();
+        assert_eq!(v["LayersSize"], 7);
     }
 
     #[tokio::test]

@@ -185,6 +185,12 @@ impl Client {
         hijack::hijack(&self.host, &self.api_version(), path, query, body).await
     }
 
+    /// `GET` a path and return its JSON as is. For the few answers whose shape changed across
+    /// API versions (`/system/df`), where bollard's typed model fits only the newest one.
+    pub async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<serde_json::Value, Error> {
+        hijack::get_json(&self.host, &self.api_version(), path, query).await
+    }
+
     /// Start waiting for container `id` to reach `condition` (`not-running`, `next-exit`,
     /// `removed`), on a connection of its own. Must be called within a tokio runtime.
     pub fn wait(&self, id: &str, condition: &str) -> Waiter {

@@ -1,0 +1,171 @@
+//! The command tree: docker's top-level shortcuts and the `container`, `image` and `system`
+//! management commands.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{container, image, run, system};
+
+/// The berth command line.
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about = "A self-sufficient runtime for containers", disable_help_subcommand = true)]
+pub struct Cli {
+    /// Daemon socket to connect to (unix:///path or tcp://host:port)
+    #[arg(short = 'H', long = "host", global = true)]
+    pub host: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands (docker's shortcuts).
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(run::StartArgs),
+    /// List containers
+    Ps(container::PsArgs),
+    /// Fetch the logs of a container
+    Logs(container::LogsArgs),
+    /// Execute a command in a running container
+    Exec(run::ExecArgs),
+    /// Return low-level information on Docker objects
+    Inspect(container::InspectArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Kill one or more running containers
+    Kill(container::KillArgs),
+    /// Remove one or more containers
+    Rm(container::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(container::NamesArgs),
+    /// Display the running processes of a container
+    Top(container::TopArgs),
+    /// Rename a container
+    Rename(container::RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(container::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(container::NamesArgs),
+    /// Restart one or more containers
+    Restart(container::StopArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(run::AttachArgs),
+    /// Get real time events from the server
+    Events(system::EventsArgs),
+    /// List images
+    Images(image::ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image::TagArgs),
+    /// Remove one or more images
+    Rmi(image::RmiArgs),
+    /// Display system-wide information
+    Info(system::FormatArgs),
+    /// Show the Docker version information
+    Version(system::FormatArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage Docker
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+/// `berth container ...`
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(run::StartArgs),
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(container::PsArgs),
+    /// Fetch the logs of a container
+    Logs(container::LogsArgs),
+    /// Execute a command in a running container
+    Exec(run::ExecArgs),
+    /// Display detailed information on one or more containers
+    Inspect(container::InspectArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Kill one or more running containers
+    Kill(container::KillArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(container::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(container::NamesArgs),
+    /// Display the running processes of a container
+    Top(container::TopArgs),
+    /// Rename a container
+    Rename(container::RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(container::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(container::NamesArgs),
+    /// Restart one or more containers
+    Restart(container::StopArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(run::AttachArgs),
+    /// Remove all stopped containers
+    Prune(container::PruneArgs),
+}
+
+/// `berth image ...`
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(image::ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image::TagArgs),
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
+    Rm(image::RmiArgs),
+    /// Display detailed information on one or more images
+    Inspect(container::InspectArgs),
+    /// Remove unused images
+    Prune(image::ImagePruneArgs),
+}
+
+/// `berth system ...`
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Show docker disk usage
+    Df(system::DfArgs),
+    /// Display system-wide information
+    Info(system::FormatArgs),
+    /// Get real time events from the server
+    Events(system::EventsArgs),
+}
+
+/// Print a flag error as docker does (one line, exit 125); help and version exit 0.
+pub fn report_clap_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            0
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let msg = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("berth: {msg}");
+            125
+        }
+    }
+}

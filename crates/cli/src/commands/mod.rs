@@ -1,0 +1,73 @@
+//! One module per docker noun; `dispatch` routes the parsed command line.
+
+pub mod container;
+pub mod image;
+pub mod run;
+pub mod system;
+
+use berth_client::Client;
+
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::error::ApiResult;
+
+/// Connect to the daemon named by `-H`, `DOCKER_HOST` or the default.
+pub async fn connect(host: Option<&str>) -> anyhow::Result<Client> {
+    Client::connect(host).await.api()
+}
+
+/// Run one parsed command line.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let c = connect(cli.host.as_deref()).await?;
+    match cli.command {
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(&c, a).await,
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => run::create(&c, a).await,
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => run::start(&c, a).await,
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => container::ps(&c, a).await,
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => container::logs(&c, a).await,
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => run::exec(&c, a).await,
+        Command::Inspect(a) => container::inspect(&c, a, None).await,
+        Command::Container(ContainerCommand::Inspect(a)) => container::inspect(&c, a, Some("container")).await,
+        Command::Image(ImageCommand::Inspect(a)) => container::inspect(&c, a, Some("image")).await,
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => container::stop(&c, a).await,
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => container::restart(&c, a).await,
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => container::kill(&c, a).await,
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => container::rm(&c, a).await,
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => container::wait(&c, a).await,
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => container::top(&c, a).await,
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => container::rename(&c, a).await,
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => container::pause(&c, a, true).await,
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => container::pause(&c, a, false).await,
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => run::attach(&c, a).await,
+        Command::Container(ContainerCommand::Prune(a)) => container::prune(&c, a).await,
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => system::events(&c, a).await,
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(&c, a).await,
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => image::import(&c, a).await,
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => image::tag(&c, a).await,
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(&c, a).await,
+        Command::Image(ImageCommand::Prune(a)) => image::prune(&c, a).await,
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&c, a).await,
+        Command::Version(a) => system::version(&c, a).await,
+        Command::System(SystemCommand::Df(a)) => system::df(&c, a).await,
+    }
+}
+
+/// Print to stdout, mapping a failed write (e.g. a closed pipe) to an error.
+pub fn out(s: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    o.write_all(s.as_bytes())?;
+    o.flush()?;
+    Ok(())
+}
+
+/// `--filter k=v` flags into the API's filter map.
+pub fn filters(items: &[String]) -> anyhow::Result<Option<std::collections::HashMap<String, Vec<String>>>> {
+    let mut map: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for f in items {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| crate::error::StatusError::with(125, format!("invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)")))?;
+        map.entry(k.trim().to_lowercase()).or_default().push(v.to_string());
+    }
+    Ok((!map.is_empty()).then_some(map))
+}

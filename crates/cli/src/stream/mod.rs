@@ -1,0 +1,6 @@
+//! Container stdio over hijacked connections: demultiplexing, detach keys, the terminal.
+
+pub mod escape;
+pub mod pump;
+pub mod stdcopy;
+pub mod term;
