@@ -323,8 +323,16 @@ impl ImageStore {
         remove_tree(&aside)
     }
 
+    /// Load every record. Callers that change records hold the lock already; readers use
+    /// [`ImageStore::snapshot`] so that they never see half of another operation's commit
+    /// across the three tables.
     fn load(&self) -> Result<Model, Error> {
         Model::load(&self.store, &self.layers_dir())
+    }
+
+    fn snapshot(&self) -> Result<Model, Error> {
+        let _g = self.lock();
+        self.load()
     }
 
     /// Import a root filesystem tarball (plain or gzip) as a one-layer image, as
@@ -423,25 +431,30 @@ impl ImageStore {
     /// without `sha256:`), a reference (normalised, `latest` by default), or a unique prefix
     /// of an id. Otherwise [`Error::NotFound`] with Docker's message.
     pub fn get(&self, name: &str) -> Result<Image, Error> {
-        let model = self.load()?;
+        let model = self.snapshot()?;
         let id = model.resolve(name)?;
         model.view(&id)
     }
 
     /// The id of the image `name` designates (see [`ImageStore::get`]).
     pub fn resolve(&self, name: &str) -> Result<String, Error> {
-        self.load()?.resolve(name)
+        self.snapshot()?.resolve(name)
     }
 
     /// Number of images (removed-but-kept ones excluded).
     pub fn count(&self) -> Result<usize, Error> {
-        Ok(self.load()?.images.values().filter(|r| !r.removed).count())
+        Ok(self
+            .snapshot()?
+            .images
+            .values()
+            .filter(|r| !r.removed)
+            .count())
     }
 
     /// Images matching `filters`, newest first, as `docker images` lists them. With a
     /// `reference` filter, an image's `repo_tags`/`repo_digests` hold only the matching ones.
     pub fn list(&self, filters: &ListFilters) -> Result<Vec<Image>, Error> {
-        let model = self.load()?;
+        let model = self.snapshot()?;
         let dangling_only = filters.dangling == Some(true);
         let mut before: Option<DateTime<Utc>> = None;
         for name in &filters.before {
@@ -519,7 +532,7 @@ impl ImageStore {
 
     /// The history of an image, newest first (`docker history`).
     pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>, Error> {
-        let model = self.load()?;
+        let model = self.snapshot()?;
         let img = model.view(&model.resolve(name)?)?;
         let mut out = Vec::new();
         let mut layer = 0;
@@ -586,7 +599,8 @@ impl ImageStore {
     ///   `force` (its references are then all removed); an image used by a stopped container
     ///   needs `force`; one used by a running container cannot be deleted.
     ///
-    /// `in_use(image id)` names a container using the image (preferably a running one).
+    /// `in_use(image id)` names a container using the image (preferably a running one); it
+    /// runs under the store's lock and must not call back into the store.
     /// Layers no other image uses are deleted. An image deleted with force while a container
     /// still uses it is hidden but kept, with its layers, until [`ImageStore::gc`].
     pub fn remove<U: Into<ImageUser>>(
@@ -701,7 +715,7 @@ impl ImageStore {
     /// Overlay lower directories of an image, top layer first. `id` is an image id (images
     /// removed but kept for a container included) or any name [`ImageStore::get`] accepts.
     pub fn lower_dirs(&self, id: &str) -> Result<Vec<PathBuf>, Error> {
-        let model = self.load()?;
+        let model = self.snapshot()?;
         let id = if model.images.contains_key(id) {
             id.to_string()
         } else {
@@ -712,7 +726,7 @@ impl ImageStore {
 
     /// Layer and sharing sizes for `system df`.
     pub fn disk_usage(&self) -> Result<DiskUsage, Error> {
-        let model = self.load()?;
+        let model = self.snapshot()?;
         let mut refs: HashMap<&str, usize> = HashMap::new();
         for rec in model.images.values() {
             for l in &rec.layers {

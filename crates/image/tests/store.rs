@@ -692,3 +692,35 @@ fn records_survive_reopening_the_store() {
     assert_eq!(img.run_config().working_dir, "/srv");
     assert!(img.lower_dirs()[0].join("etc/marker").exists());
 }
+
+#[test]
+fn concurrent_imports_and_reads_stay_consistent() {
+    let e = env();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let images = &e.images;
+            scope.spawn(move || {
+                for i in 0..5 {
+                    let tar = rootfs(&format!("{t}-{i}"));
+                    images.import(&tar[..], &opts(Some("race"), &[])).unwrap();
+                }
+            });
+        }
+        let images = &e.images;
+        scope.spawn(move || {
+            for _ in 0..50 {
+                for img in images.list(&ListFilters::default()).unwrap() {
+                    assert!(img.familiar_tags().len() <= 1);
+                }
+            }
+        });
+    });
+    let all = e.images.list(&ListFilters::default()).unwrap();
+    assert_eq!(all.len(), 20);
+    assert_eq!(
+        all.iter().filter(|i| !i.repo_tags.is_empty()).count(),
+        1,
+        "exactly one image holds the tag"
+    );
+    assert_eq!(layer_dirs(&e.root).len(), 20);
+}
