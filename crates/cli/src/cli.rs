@@ -161,11 +161,56 @@ pub fn report_clap_error(e: clap::Error) -> i32 {
             0
         }
         _ => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let msg = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("berth: {msg}");
+            eprintln!("berth: {}", one_line(&e.render().to_string()));
             125
+        }
+    }
+}
+
+/// clap's message up to its usage section, on one line.
+fn one_line(rendered: &str) -> String {
+    let mut parts = Vec::new();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_errors_are_one_line() {
+        let e = Cli::try_parse_from(["berth", "run"]).unwrap_err();
+        let msg = one_line(&e.render().to_string());
+        assert!(msg.starts_with("the following required arguments were not provided:"), "{msg}");
+        assert!(!msg.contains('\n'));
+        let e = Cli::try_parse_from(["berth", "ps", "--bogus"]).unwrap_err();
+        assert_eq!(one_line(&e.render().to_string()), "unexpected argument '--bogus' found");
+    }
+
+    #[test]
+    fn docker_aliases_parse() {
+        for args in [
+            &["berth", "container", "ps", "-a"][..],
+            &["berth", "container", "list"],
+            &["berth", "image", "list"],
+            &["berth", "container", "remove", "x"],
+            &["berth", "-H", "unix:///x", "system", "df", "-v"],
+            &["berth", "rm", "-fv", "x", "y"],
+            &["berth", "stop", "-t", "0", "x"],
+            &["berth", "logs", "-f", "--tail", "10", "x"],
+            &["berth", "top", "x", "aux"],
+            &["berth", "images", "--format", "{{.ID}}", "busybox"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
         }
     }
 }

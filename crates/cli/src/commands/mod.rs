@@ -17,7 +17,22 @@ pub async fn connect(host: Option<&str>) -> anyhow::Result<Client> {
 
 /// Run one parsed command line.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let c = connect(cli.host.as_deref()).await?;
+    let creates = match &cli.command {
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => Some(&a.opts),
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => Some(&a.opts),
+        _ => None,
+    };
+    if let Some(opts) = creates {
+        // clap lets `--flag` through as IMAGE (everything after IMAGE belongs to the command).
+        if let Some(first) = opts.args.first().filter(|a| a.starts_with('-') && a.len() > 1) {
+            return Err(crate::error::StatusError::with(125, format!("berth: unknown flag: {first}")));
+        }
+    }
+    let c = match connect(cli.host.as_deref()).await {
+        Ok(c) => c,
+        Err(e) if creates.is_some() => return Err(crate::error::StatusError::with(125, format!("berth: {e}"))),
+        Err(e) => return Err(e),
+    };
     match cli.command {
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(&c, a).await,
         Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => run::create(&c, a).await,
