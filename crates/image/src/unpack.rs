@@ -421,7 +421,11 @@ fn apply_entry<R: Read>(
     opts: UnpackOptions,
     state: &mut State,
 ) -> Result<(), UnpackError> {
-    let kind = entry.header().entry_type();
+    let mut kind = entry.header().entry_type();
+    // Old archives mark directories with a trailing slash on a plain-file ('\0') entry.
+    if entry.header().as_old().linkflag[0] == 0 && entry.path_bytes().ends_with(b"/") {
+        kind = EntryType::Directory;
+    }
     if matches!(
         kind,
         EntryType::XGlobalHeader

@@ -425,3 +425,15 @@ fn symlink_loops_are_refused() {
     let err = run(&tar, &d, false).unwrap_err();
     assert!(matches!(err, UnpackError::Resolve { .. }), "{err}");
 }
+
+#[test]
+fn old_style_entries_with_a_trailing_slash_are_directories() {
+    let d = dest();
+    let tar = Tar::new()
+        .old_style("olddir/", b"")
+        .old_style("olddir/f", b"data")
+        .finish();
+    run(&tar, &d, false).unwrap();
+    assert!(fs::metadata(d.root.join("olddir")).unwrap().is_dir());
+    assert_eq!(fs::read(d.root.join("olddir/f")).unwrap(), b"data");
+}

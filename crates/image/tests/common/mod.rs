@@ -120,6 +120,19 @@ impl Tar {
         self.raw(h, &[])
     }
 
+    /// An old-style entry: type '\0', a directory when the name ends with '/'.
+    pub fn old_style(self, name: &str, data: &[u8]) -> Tar {
+        let mut h = header(
+            EntryType::Regular,
+            name,
+            None,
+            data.len() as u64,
+            &Meta::default(),
+        );
+        h.as_old_mut().linkflag = [0];
+        self.raw(h, data)
+    }
+
     pub fn symlink(self, name: &str, target: &str) -> Tar {
         let h = header(
             EntryType::Symlink,
