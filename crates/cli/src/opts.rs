@@ -387,7 +387,7 @@ pub fn parse_restart_policy(policy: &str) -> Result<RestartPolicy, OptsError> {
         }
     };
     if count.is_some() && name != RestartPolicyNameEnum::ON_FAILURE {
-        return Err(format!("invalid restart policy: maximum retry count can only be used with 'on-failure'"));
+        return Err("invalid restart policy: maximum retry count can only be used with 'on-failure'".to_string());
     }
     if count.is_some_and(|c| c < 0) {
         return Err("invalid restart policy: maximum retry count cannot be negative".into());

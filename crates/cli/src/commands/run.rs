@@ -110,7 +110,9 @@ pub async fn create_container(c: &Client, req: &CreateRequest, quiet: bool) -> a
     let resp = match first {
         Ok(r) => r,
         Err(e) if status_of(&e) == Some(404) && req.pull == PullPolicy::Missing && is_image_missing(&e) => {
-            eprintln!("Unable to find image '{}' locally", familiar_with_tag(&req.image));
+            if !quiet {
+                eprintln!("Unable to find image '{}' locally", familiar_with_tag(&req.image));
+            }
             pull(c, &req.image, quiet).await?;
             c.docker().create_container(Some(opts), req.body.clone()).await.api()?
         }
