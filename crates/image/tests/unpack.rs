@@ -437,3 +437,68 @@ fn old_style_entries_with_a_trailing_slash_are_directories() {
     assert!(fs::metadata(d.root.join("olddir")).unwrap().is_dir());
     assert_eq!(fs::read(d.root.join("olddir/f")).unwrap(), b"data");
 }
+
+#[test]
+fn whiteouts_hide_lower_files_under_overlayfs() {
+    if !require_root("whiteouts_hide_lower_files_under_overlayfs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (lower, upper, merged) = (
+        tmp.path().join("l0"),
+        tmp.path().join("l1"),
+        tmp.path().join("merged"),
+    );
+    for d in [&lower, &upper, &merged] {
+        fs::create_dir(d).unwrap();
+    }
+    let base = Tar::new()
+        .dir("a")
+        .file("a/gone", b"0")
+        .file("a/stays", b"0")
+        .dir("b")
+        .file("b/old", b"0")
+        .finish();
+    let top = Tar::new()
+        .dir("a")
+        .file("a/.wh.gone", b"")
+        .dir("b")
+        .file("b/.wh..wh..opq", b"")
+        .file("b/new", b"1")
+        .finish();
+    let opts = UnpackOptions { privileged: true };
+    unpack(&base[..], &lower, opts).unwrap();
+    unpack(&top[..], &upper, opts).unwrap();
+
+    let data = format!("lowerdir={}:{}", upper.display(), lower.display());
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (src, target, fstype, data) = (
+        CString::new("overlay").unwrap(),
+        c(&merged),
+        CString::new("overlay").unwrap(),
+        CString::new(data).unwrap(),
+    );
+    // SAFETY: valid C strings; a read-only overlay of two lower layers.
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            libc::MS_RDONLY,
+            data.as_ptr().cast(),
+        )
+    };
+    if r != 0 {
+        eprintln!(
+            "SKIPPED whiteouts_hide_lower_files_under_overlayfs: mount overlay: {}",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    let seen_a = names(&merged.join("a"));
+    let seen_b = names(&merged.join("b"));
+    // SAFETY: unmounting what we mounted.
+    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    assert_eq!(seen_a, ["stays"], "the whiteout hides a/gone");
+    assert_eq!(seen_b, ["new"], "the opaque directory hides b/old");
+}
