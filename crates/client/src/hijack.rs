@@ -399,7 +399,7 @@ mod tests {
     #[tokio::test]
     async fn get_json_reads_sized_bodies() {
         let (_dir, host, _server) =
-            serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"LayersSize\":7}").await;
+            serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{\"LayersSize\":7}").await;
         let v = get_json(&host, "1.47", "/system/df", &[]).await.unwrap();
         assert_eq!(v["LayersSize"], 7);
     }
