@@ -495,6 +495,29 @@ mod tests {
     }
 
     #[test]
+    fn more_go_template_forms() {
+        let c = json!({
+            "Name": "/web",
+            "State": {"Status": "exited", "ExitCode": 3},
+            "Config": {"Labels": {"com.x": "y"}, "Env": ["A=1"]},
+            "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}}
+        });
+        let cases: &[(&str, &str)] = &[
+            ("{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}{{end}}", "com.x=y"),
+            ("{{if eq .State.Status \"exited\"}}{{.State.ExitCode}}{{end}}", "3"),
+            ("{{(index .NetworkSettings.Networks \"bridge\").IPAddress}}", "172.17.0.2"),
+            ("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "172.17.0.2"),
+            ("{{printf \"%s:%d\" .Name .State.ExitCode}}", "/web:3"),
+            ("{{with .State}}{{.Status}}{{end}}", "exited"),
+            ("{{.Config.Labels}}", "map[com.x:y]"),
+            ("{{json .NetworkSettings}}", r#"{"Networks":{"bridge":{"IPAddress":"172.17.0.2"}}}"#),
+        ];
+        for (t, want) in cases {
+            assert_eq!(render(t, &c), *want, "template {t}");
+        }
+    }
+
+    #[test]
     fn json_of_objects_has_sorted_keys() {
         let c = json!({"Config": {"Tty": false, "Env": ["A=1"], "Image": "busybox"}});
         assert_eq!(render("{{json .Config}}", &c), r#"{"Env":["A=1"],"Image":"busybox","Tty":false}"#);
