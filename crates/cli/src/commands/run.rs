@@ -269,6 +269,12 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<()> {
         req.body.stdin_once = Some(true);
     }
     let tty = req.body.tty == Some(true);
+    if tty && term::stdout_is_tty() {
+        // As docker (API >= 1.42): create the TTY with the local size.
+        if let (Some(hc), Some((h, w))) = (req.body.host_config.as_mut(), term::size()) {
+            hc.console_size = Some(vec![h as usize, w as usize]);
+        }
+    }
     let attach_stdin = req.body.attach_stdin == Some(true);
     let attach_stdout = req.body.attach_stdout == Some(true);
     let attach_stderr = req.body.attach_stderr == Some(true);
@@ -552,8 +558,11 @@ pub fn exec_error_code(message: &str) -> i32 {
 
 /// `docker exec`.
 pub async fn exec(c: &Client, a: ExecArgs) -> anyhow::Result<()> {
-    let config = exec_config(&a, &|k| std::env::var(k).ok(), &|p| std::fs::read_to_string(p))
+    let mut config = exec_config(&a, &|k| std::env::var(k).ok(), &|p| std::fs::read_to_string(p))
         .map_err(|e| StatusError::with(125, format!("berth: {e}")))?;
+    if a.tty && term::stdout_is_tty() {
+        config.console_size = term::size().map(|(h, w)| vec![h as usize, w as usize]);
+    }
     let (keys_spec, keys) = detach_keys(a.detach_keys.as_deref())?;
     let created = c.docker().create_exec(&a.container, config).await.api()?;
     let exec_id = created.id;
