@@ -104,6 +104,92 @@ pub(crate) async fn get_json(
     serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("bad JSON from {path}: {e}")))
 }
 
+/// `GET` a streaming endpoint (logs): the body's bytes arrive on the channel as they come,
+/// with chunked transfer encoding removed. The channel closes at the end of the body.
+pub(crate) async fn get_stream(
+    host: &Host,
+    version: &str,
+    path: &str,
+    query: &[(&str, String)],
+) -> Result<tokio::sync::mpsc::Receiver<Result<Vec<u8>, Error>>, Error> {
+    let request = build_request_method("GET", host, version, path, query, None, false);
+    let (mut reader, writer, head, rest) = exchange(host, &request).await?;
+    if head.status != 200 {
+        let body = read_body(&mut reader, &head, rest).await?;
+        return Err(Error::Daemon { status: head.status, message: error_message(&body) });
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let _writer = writer;
+        let mut buf = rest;
+        let mut remaining = head.content_length;
+        loop {
+            if head.chunked {
+                loop {
+                    match take_chunk(&mut buf) {
+                        Ok(Some(Some(data))) => {
+                            if tx.send(Ok(data)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(Some(None)) => return,
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    }
+                }
+            } else if !buf.is_empty() {
+                let mut data = std::mem::take(&mut buf);
+                if let Some(r) = remaining.as_mut() {
+                    data.truncate(*r);
+                    *r -= data.len();
+                }
+                if tx.send(Ok(data)).await.is_err() {
+                    return;
+                }
+            }
+            if remaining == Some(0) {
+                return;
+            }
+            match read_more(&mut reader, &mut buf).await {
+                Ok(0) => {
+                    if head.chunked {
+                        let _ = tx.send(Err(Error::Protocol("connection closed inside a chunked body".into()))).await;
+                    }
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Take one chunk off the front of `buf`: `Ok(None)` if incomplete, `Ok(Some(None))` at the
+/// last chunk, `Ok(Some(Some(data)))` otherwise.
+fn take_chunk(buf: &mut Vec<u8>) -> Result<Option<Option<Vec<u8>>>, Error> {
+    let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
+    let size_text = String::from_utf8_lossy(&buf[..line_end]).to_string();
+    let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+        .map_err(|_| Error::Protocol(format!("bad chunk size {size_text:?}")))?;
+    if size == 0 {
+        buf.clear();
+        return Ok(Some(None));
+    }
+    if buf.len() < line_end + 2 + size + 2 {
+        return Ok(None);
+    }
+    let data = buf[line_end + 2..line_end + 2 + size].to_vec();
+    buf.drain(..line_end + 2 + size + 2);
+    Ok(Some(Some(data)))
+}
+
 /// Connect, send `request`, read the response head. Returns the halves, the head and any
 /// bytes read past it.
 async fn exchange(host: &Host, request: &[u8]) -> Result<(Reader, Writer, Head, Vec<u8>), Error> {
@@ -402,6 +488,29 @@ mod tests {
             serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{\"LayersSize\":7}").await;
         let v = get_json(&host, "1.47", "/system/df", &[]).await.unwrap();
         assert_eq!(v["LayersSize"], 7);
+    }
+
+    #[test]
+    fn chunks_come_off_one_at_a_time() {
+        let mut buf = b"3\r\nabc\r\n2\r\nd".to_vec();
+        assert_eq!(take_chunk(&mut buf).unwrap(), Some(Some(b"abc".to_vec())));
+        assert_eq!(take_chunk(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"e\r\n0\r\n\r\n");
+        assert_eq!(take_chunk(&mut buf).unwrap(), Some(Some(b"de".to_vec())));
+        assert_eq!(take_chunk(&mut buf).unwrap(), Some(None));
+        assert!(take_chunk(&mut b"zz\r\n".to_vec()).is_err());
+    }
+
+    #[tokio::test]
+    async fn get_stream_decodes_chunks() {
+        let (_dir, host, _server) =
+            serve_once(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n").await;
+        let mut rx = get_stream(&host, "1.47", "/containers/x/logs", &[]).await.unwrap();
+        let mut all = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            all.extend(chunk.unwrap());
+        }
+        assert_eq!(all, b"hello!");
     }
 
     #[tokio::test]

@@ -191,6 +191,17 @@ impl Client {
         hijack::get_json(&self.host, &self.api_version(), path, query).await
     }
 
+    /// `GET` a streaming endpoint such as `/containers/{id}/logs` and receive its body bytes
+    /// as they arrive (transfer encoding removed, framing untouched), so the caller can
+    /// demultiplex them exactly as docker does: by the container's `Tty` setting.
+    pub async fn get_stream(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<Vec<u8>, Error>>, Error> {
+        hijack::get_stream(&self.host, &self.api_version(), path, query).await
+    }
+
     /// Start waiting for container `id` to reach `condition` (`not-running`, `next-exit`,
     /// `removed`), on a connection of its own. Must be called within a tokio runtime.
     pub fn wait(&self, id: &str, condition: &str) -> Waiter {

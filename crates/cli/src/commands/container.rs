@@ -5,7 +5,7 @@ use std::io::Write;
 
 use berth_client::Client;
 use bollard::query_parameters::{
-    KillContainerOptions, ListContainersOptions, LogsOptions, PruneContainersOptions, RemoveContainerOptions,
+    KillContainerOptions, ListContainersOptions, PruneContainersOptions, RemoveContainerOptions,
     RenameContainerOptions, RestartContainerOptions, StopContainerOptions, TopOptions, WaitContainerOptions,
 };
 use clap::Args;
@@ -16,7 +16,7 @@ use super::{filters, out};
 use crate::error::{collect, status_of, ApiError, ApiResult, StatusError};
 use crate::format::{self, containers, humanize, ListFormat};
 use crate::stream::pump::write_all;
-use crate::stream::stdcopy::Stream;
+use crate::stream::stdcopy::{Demuxer, Stream};
 
 /// `ps` flags.
 #[derive(Args, Debug)]
@@ -96,35 +96,36 @@ pub struct LogsArgs {
     pub container: String,
 }
 
-/// `docker logs`.
+/// `docker logs`: inspect for `Tty`, then copy the raw stream or demultiplex it.
 pub async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<()> {
-    // As docker: look the container up first (clear error for a missing one).
-    c.docker().inspect_container(&a.container, None).await.api()?;
+    let info = c.docker().inspect_container(&a.container, None).await.api()?;
+    let tty = info.config.as_ref().and_then(|cfg| cfg.tty) == Some(true);
+    let id = info.id.clone().unwrap_or_else(|| a.container.clone());
     let now = chrono::Utc::now().timestamp();
-    let since = match &a.since {
-        Some(s) => parse_timestamp(s, now).map_err(|e| StatusError::with(1, e))?,
-        None => 0,
-    };
-    let until = match &a.until {
-        Some(s) => parse_timestamp(s, now).map_err(|e| StatusError::with(1, e))?,
-        None => 0,
-    };
-    let opts = LogsOptions {
-        follow: a.follow,
-        stdout: true,
-        stderr: true,
-        since: since as i32,
-        until: until as i32,
-        timestamps: a.timestamps,
-        tail: a.tail.clone(),
-    };
-    let mut stream = c.docker().logs(&a.container, Some(opts));
-    while let Some(item) = stream.next().await {
-        use bollard::container::LogOutput;
-        match item.api()? {
-            LogOutput::StdErr { message } => write_all(Stream::Stderr, &message)?,
-            LogOutput::StdOut { message } | LogOutput::Console { message } | LogOutput::StdIn { message } => {
-                write_all(Stream::Stdout, &message)?
+    let b = |v: bool| if v { "1".to_string() } else { "0".to_string() };
+    let mut q = vec![
+        ("stdout", "1".to_string()),
+        ("stderr", "1".to_string()),
+        ("follow", b(a.follow)),
+        ("timestamps", b(a.timestamps)),
+        ("details", b(a.details)),
+        ("tail", a.tail.clone()),
+    ];
+    if let Some(s) = &a.since {
+        q.push(("since", parse_timestamp(s, now).map_err(|e| StatusError::with(1, e))?.to_string()));
+    }
+    if let Some(s) = &a.until {
+        q.push(("until", parse_timestamp(s, now).map_err(|e| StatusError::with(1, e))?.to_string()));
+    }
+    let mut rx = c.get_stream(&format!("/containers/{id}/logs"), &q).await.api()?;
+    let mut demux = Demuxer::new();
+    while let Some(chunk) = rx.recv().await {
+        let chunk = chunk.api()?;
+        if tty {
+            write_all(Stream::Stdout, &chunk)?;
+        } else {
+            for frame in demux.push(&chunk)? {
+                write_all(frame.stream, &frame.data)?;
             }
         }
     }
