@@ -465,6 +465,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn attach_and_stdin_flags() {
         let cases: &[(&[&str], (bool, bool, bool, bool, bool))] = &[
             (&["img"], (false, true, true, false, false)),

@@ -663,6 +663,7 @@ mod tests {
         c: Sub,
     }
     #[derive(clap::Subcommand)]
+    #[allow(clippy::large_enum_variant)]
     enum Sub {
         Run(RunArgs),
         Exec(ExecArgs),

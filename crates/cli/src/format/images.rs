@@ -152,6 +152,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn rows_follow_docker() {
         let cases: Vec<(ImageSummary, bool, Vec<(&str, &str, &str)>)> = vec![
             (img(&[], &[]), false, vec![("<none>", "<none>", "<none>")]),
