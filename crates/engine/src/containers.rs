@@ -125,10 +125,6 @@ impl Container {
         let mut g = self.rec.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g)
     }
-
-    pub(crate) fn tty(&self) -> bool {
-        self.update(|r| r.config.tty.unwrap_or(false))
-    }
 }
 
 /// A new random 64-hex id.
@@ -352,7 +348,16 @@ pub(crate) async fn connect_attach(
     if stdin.is_some() {
         flags.push('i');
     }
-    conn.send(proto::ATTACH, flags.as_bytes()).await?;
+    // Wait for the acknowledgement: only then is every later output byte ours.
+    match conn.request(proto::ATTACH, flags.as_bytes()).await? {
+        (proto::ATTACHED, _) => {}
+        (proto::EXIT, _) => {
+            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "process already exited"))
+        }
+        (k, _) => {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("unexpected monitor reply {k}")))
+        }
+    }
     let (rd, mut wr) = conn.split();
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {

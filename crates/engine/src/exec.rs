@@ -149,9 +149,16 @@ impl Engine {
         if word != "started" && word != "ready" {
             let msg = if word == "error" { rest.to_string() } else { line.clone() };
             let code = berth_runtime::linux::Error::Exec(msg.clone()).exit_code();
-            let mut st = exec.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.exit_code = Some(code as i64);
-            return Err(if msg.starts_with("exec:") { Error::invalid(format!("OCI runtime exec failed: {msg}")) } else { Error::internal(msg) });
+            exec.state.lock().unwrap_or_else(|p| p.into_inner()).exit_code = Some(code as i64);
+            let full = format!("OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown");
+            if detach {
+                return Err(Error::invalid(full));
+            }
+            // As dockerd: the stream is already promised to the client, so the error is
+            // written into it and the exit code is left for `exec inspect`.
+            let (s, out, _stdin) = session_channels(tty, false);
+            let _ = out.try_send(crate::service::Chunk { stream: crate::service::StdStream::Stdout, data: bytes::Bytes::from(format!("{full}\r\n")) });
+            return Ok(Some(s));
         }
         let mut conn = Conn::connect(&socket).await.map_err(|e| Error::internal(format!("connect to exec monitor: {e}")))?;
         let mut session = None;

@@ -37,8 +37,6 @@ pub(crate) struct ContainerImage {
     pub id: String,
     /// The image's run config as a container config (`None` when the image has none).
     pub config: Option<m::ContainerConfig>,
-    /// Overlay lower directories, top layer first.
-    pub lower_dirs: Vec<PathBuf>,
 }
 
 /// Image numbers for `GET /system/df`.
@@ -77,11 +75,6 @@ impl Images {
         self.store.get(id).map(|i| i.size).unwrap_or(0)
     }
 
-    /// Total size of all layers (`LayersSize` of `system df`).
-    pub(crate) fn layers_size(&self) -> i64 {
-        self.store.disk_usage().map(|d| d.layers_size).unwrap_or(0)
-    }
-
     /// Overlay lower directories of an image, top layer first. Works for an image removed
     /// with force while a container still uses it.
     pub(crate) fn lower_dirs(&self, id: &str) -> Result<Vec<PathBuf>> {
@@ -94,7 +87,6 @@ impl Images {
         Ok(ContainerImage {
             id: img.id.clone(),
             config: img.config.config.as_ref().map(container_config),
-            lower_dirs: img.lower_dirs(),
         })
     }
 

@@ -1,5 +1,133 @@
 //! The engine: composes images, runtime, cgroups and the metadata store into the services the
-//! API server calls.
+//! API server calls ([`service`]).
+//!
+//! - [`Engine`] is opened once by berthd with a [`Config`]; it recovers every container from
+//!   the metadata store and reconnects to their monitors.
+//! - Containers, exec, logs, events and system information each live in their own module;
+//!   the `service` traits are implemented in `backend.rs`, which only delegates.
 #![deny(missing_docs)]
 
+mod backend;
+mod containers;
+mod events;
+mod exec;
+mod health;
+mod images;
+mod lifecycle;
+mod logs;
+mod monitor_client;
 pub mod service;
+mod specgen;
+mod system;
+mod top;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use berth_errdefs::{Error, Result};
+
+use crate::containers::Container;
+use crate::events::Events;
+use crate::exec::Exec;
+
+/// How berthd runs: roots, binaries and defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Persistent state (`--data-root`).
+    pub data_root: PathBuf,
+    /// Runtime state, sockets (`--exec-root`).
+    pub exec_root: PathBuf,
+    /// The `berth-shim` binary.
+    pub shim: PathBuf,
+    /// External OCI runtimes by name (`runtimes` in daemon.json, plus `runc` when found).
+    pub runtimes: BTreeMap<String, PathBuf>,
+    /// The runtime used when a container names none: `berth` (in-process) or a key of
+    /// `runtimes`.
+    pub default_runtime: String,
+    /// Default `json-file` options (`log-opts` in daemon.json): `max-size`, `max-file`.
+    pub log_opts: HashMap<String, String>,
+    /// The daemon's version string.
+    pub version: String,
+}
+
+/// The name of the in-process runtime.
+pub const BUILTIN_RUNTIME: &str = "berth";
+
+/// The engine. Cheap to share (`Arc`), safe to call from many tasks at once.
+pub struct Engine {
+    cfg: Config,
+    store: berth_metadata::Store,
+    images: images::Images,
+    events: Events,
+    containers: RwLock<HashMap<String, Arc<Container>>>,
+    names: Mutex<HashMap<String, String>>,
+    execs: Mutex<HashMap<String, Arc<Exec>>>,
+    cgroups: Option<berth_cgroups::Layout>,
+    /// The cgroup directory every container of this daemon lives under, derived from the
+    /// data root so that several daemons never share one.
+    cgroup_parent: String,
+    host: system::HostFacts,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("cfg", &self.cfg).finish()
+    }
+}
+
+fn short_hash(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(s.as_bytes());
+    d.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+impl Engine {
+    /// Open the engine on its roots: create directories, open the store, load images and
+    /// containers, reconnect to running containers' monitors and apply restart policies.
+    pub async fn open(cfg: Config) -> Result<Arc<Engine>> {
+        for d in [&cfg.data_root, &cfg.exec_root] {
+            std::fs::create_dir_all(d).map_err(|e| Error::internal(format!("create {}: {e}", d.display())))?;
+        }
+        std::fs::create_dir_all(cfg.data_root.join("containers"))?;
+        std::fs::create_dir_all(cfg.exec_root.join("s"))?;
+        let store = berth_metadata::Store::open(&cfg.data_root.join("metadata.db"))
+            .map_err(|e| Error::from_kind(&e))?;
+        let images = images::Images::open(&cfg.data_root.join("image"), store.clone())?;
+        let cgroups = berth_cgroups::probe().ok();
+        let cgroup_parent = format!("berth-{}", short_hash(&cfg.data_root.display().to_string()));
+        let host = system::HostFacts::probe();
+        let engine = Arc::new(Engine {
+            cfg,
+            store,
+            images,
+            events: Events::new(),
+            containers: RwLock::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
+            cgroups,
+            cgroup_parent,
+            host,
+        });
+        engine.clone().recover().await?;
+        Ok(engine)
+    }
+
+    /// Stop watching (containers keep running; their monitors stay).
+    pub fn shutdown(&self) {}
+
+    fn get(&self, key: &str) -> Result<Arc<Container>> {
+        let map = self.containers.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(key) {
+            return Ok(c.clone());
+        }
+        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        let ids: HashSet<String> = if key.len() < 64 { map.keys().cloned().collect() } else { HashSet::new() };
+        let id = containers::resolve_key(key, &names, &ids)?;
+        map.get(&id).cloned().ok_or_else(|| Error::not_found(format!("No such container: {key}")))
+    }
+
+    fn all(&self) -> Vec<Arc<Container>> {
+        self.containers.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+}

@@ -214,7 +214,14 @@ impl Engine {
             return Err(Error::conflict(format!("container {} is marked for removal and cannot be started", c.id)));
         }
         c.update(|r| r.manually_stopped = false);
-        self.start_locked(&c).await
+        let res = self.start_locked(&c).await;
+        if res.is_err() && c.record().host_config.auto_remove.unwrap_or(false) {
+            // As dockerd: a container that fails to start with --rm goes away (the CLI waits
+            // for its removal before reporting the error).
+            drop(_op);
+            let _ = self.remove_container(&c.id, true, false).await;
+        }
+        res
     }
 
     /// Start with the operation lock held.
@@ -595,6 +602,16 @@ impl Engine {
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, e| e.container != c.id);
         c.life.send_modify(|l| l.removed = true);
         self.emit_container("destroy", &rec, &[]);
+        // An image removed with force while this container used it can go now.
+        let users: Vec<(String, berth_image::ImageUser)> = self
+            .all()
+            .into_iter()
+            .map(|c| {
+                let r = c.record();
+                (r.image_id.clone(), berth_image::ImageUser { container_id: r.id.clone(), running: r.state.running() })
+            })
+            .collect();
+        let _ = self.images.gc(&|id: &str| users.iter().find(|(i, _)| i == id).map(|(_, u)| u.clone()));
         Ok(())
     }
 

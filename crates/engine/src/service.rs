@@ -147,7 +147,7 @@ pub trait SystemBackend: Send + Sync {
     /// `GET /version` (the server fills in `ApiVersion` and `MinAPIVersion`).
     async fn version(&self) -> Result<m::SystemVersion>;
     /// `GET /system/df`.
-    async fn df(&self) -> Result<m::SystemDataUsageResponse>;
+    async fn df(&self) -> Result<berth_api::SystemDataUsage>;
     /// `GET /events`: past events from `since` (seconds), then live ones until `until` (if set),
     /// matching `filters` (`type`, `event`, `container`, `image`, `label`, ...).
     async fn events(

@@ -201,7 +201,7 @@ fn request_as_config(r: &ContainerCreateBody) -> ContainerConfig {
         args_escaped: r.args_escaped,
         image: r.image.clone(),
         volumes: r.volumes.clone(),
-        working_dir: r.working_dir.as_deref().map(clean_path),
+        working_dir: r.working_dir.as_deref().filter(|w| !w.is_empty()).map(clean_path),
         entrypoint: r.entrypoint.clone(),
         network_disabled: r.network_disabled,
         on_build: r.on_build.clone(),

@@ -8,7 +8,9 @@
 //! [`STDIN_CLOSE`], [`RESIZE`] (`"rows cols"`), [`KILL`] (signal number as text),
 //! [`STATUS`].
 //! Monitor to client: [`STARTED`] (pid as text), [`ERROR`] (message), [`STDOUT`], [`STDERR`],
-//! [`EXIT`] (exit code as text), [`RUNNING`] (pid as text, answer to STATUS).
+//! [`EXIT`] (exit code as text), [`RUNNING`] (pid as text, answer to STATUS), [`ATTACHED`]
+//! (answer to ATTACH; a client waits for it before it lets the process start, so no output
+//! can be missed).
 
 use std::io::{self, Read, Write};
 
@@ -38,6 +40,8 @@ pub const STDERR: u8 = b'2';
 pub const EXIT: u8 = b'x';
 /// Answer to STATUS: running, payload is the pid.
 pub const RUNNING: u8 = b'r';
+/// Answer to ATTACH: subscribed; output from now on reaches this connection.
+pub const ATTACHED: u8 = b'a';
 
 /// Encode one frame.
 pub fn encode(kind: u8, payload: &[u8]) -> Vec<u8> {

@@ -40,6 +40,7 @@ impl External {
         overlay: Option<&Overlay>,
         rootfs: &Path,
         stdio: Option<[RawFd; 3]>,
+        console_socket: &Path,
     ) -> Result<(libc::pid_t, Option<RawFd>), String> {
         // SAFETY: prctl with constant arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -62,7 +63,7 @@ impl External {
                 c.stdin(Stdio::from(dup(fds[0]))).stdout(Stdio::from(dup(fds[1]))).stderr(Stdio::from(dup(fds[2])));
             }
             None => {
-                let sock = bundle.join("console.sock");
+                let sock = console_socket.to_path_buf();
                 let _ = std::fs::remove_file(&sock);
                 let l = std::os::unix::net::UnixListener::bind(&sock).map_err(|e| format!("console socket: {e}"))?;
                 c.arg("--console-socket").arg(&sock);

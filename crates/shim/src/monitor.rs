@@ -100,11 +100,14 @@ pub fn main(mode: &str, cfg_path: &str) -> ExitCode {
         close(ready_w);
         let mut line = Vec::new();
         let mut buf = [0u8; 4096];
-        while let Ok(n) = read_fd(ready_r, &mut buf) {
-            if n == 0 {
-                break;
+        // One line, not EOF: the container's init inherits the write end until it execs.
+        while !line.contains(&b'\n') {
+            match read_fd(ready_r, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => line.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
             }
-            line.extend_from_slice(&buf[..n]);
         }
         let line = String::from_utf8_lossy(&line);
         let line = if line.is_empty() { "error monitor died during setup".into() } else { line };
@@ -256,7 +259,9 @@ impl Monitor {
             let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_else(|| PathBuf::from("rootfs"));
             let rootfs = if root.is_absolute() { root } else { cfg.bundle.join(root) };
             let fds = (!cfg.tty).then_some([child_stdio.stdin, child_stdio.stdout, child_stdio.stderr]);
-            let created = ext.create(&cfg.bundle, cfg.overlay.as_ref(), &rootfs, fds);
+            // Socket paths are short (sun_path): next to the control socket, not in the bundle.
+            let console = cfg.socket.with_extension("console");
+            let created = ext.create(&cfg.bundle, cfg.overlay.as_ref(), &rootfs, fds, &console);
             for fd in child_fds {
                 close(fd);
             }
@@ -546,6 +551,7 @@ impl Monitor {
                 c.want_out = payload.contains(&b'o');
                 c.want_err = payload.contains(&b'e');
                 c.stdin = payload.contains(&b'i') && self.stdin >= 0;
+                c.out.extend_from_slice(&proto::encode(proto::ATTACHED, b""));
             }
             proto::STDIN => {
                 if self.stdin >= 0 && self.clients[idx].stdin {

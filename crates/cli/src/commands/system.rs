@@ -57,8 +57,16 @@ fn render_format(format: &str, data: &Json) -> anyhow::Result<()> {
 /// `docker version`.
 pub async fn version(c: &Client, a: FormatArgs) -> anyhow::Result<()> {
     let server = c.docker().version().await.api()?;
-    let server_json = serde_json::to_value(&server)?;
-    let client = client_info(c);
+    let mut server_json = serde_json::to_value(&server)?;
+    let mut client = client_info(c);
+    // Templates address Go's field names (`.Server.APIVersion`), whose JSON key is `ApiVersion`.
+    for v in [&mut server_json, &mut client] {
+        if let Some(o) = v.as_object_mut() {
+            if let Some(x) = o.get("ApiVersion").cloned() {
+                o.insert("APIVersion".into(), x);
+            }
+        }
+    }
     if !a.format.is_empty() {
         return render_format(&a.format, &json!({"Client": client, "Server": server_json}));
     }

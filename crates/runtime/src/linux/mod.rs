@@ -244,6 +244,7 @@ pub fn run_init(cfg: &InitConfig<'_>, sync: RawFd) -> ! {
                 }
             }
         }
+        mounts::finalize_rootfs(cfg.spec)?;
         process::prepare(proc_, cfg.stdio, true)
     })();
     let prepared = match prepared {
@@ -279,6 +280,11 @@ pub fn join_pid_namespace(pid: libc::pid_t) -> Result<(), Error> {
 /// The exec child's life: join the container's other namespaces, prepare the process, wait for
 /// `g`, exec. Called right after [`clone_process`] (after [`join_pid_namespace`]); never returns.
 pub fn run_exec(cfg: &ExecConfig<'_>, sync: RawFd) -> ! {
+    match sync_read(sync) {
+        Ok(b'c') => {}
+        Ok(_) => fail(sync, &Error::Spec("unexpected sync byte".into())),
+        Err(e) => fail(sync, &e),
+    }
     let prepared = (|| -> Result<process::Prepared, Error> {
         for (name, flag) in [
             ("cgroup", libc::CLONE_NEWCGROUP),

@@ -379,7 +379,13 @@ pub(crate) fn setup_rootfs(cfg: &InitConfig<'_>, net_ns_new: bool) -> Result<(),
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         mount(None, Path::new("/"), None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY, None)?;
     }
-    if let Some(l) = linux {
+    Ok(())
+}
+
+/// Make the spec's read-only paths read-only and hide its masked paths. After sysctls are
+/// written (they live under `/proc/sys`, which becomes read-only here), as runc orders it.
+pub(crate) fn finalize_rootfs(spec: &oci_spec::runtime::Spec) -> Result<(), Error> {
+    if let Some(l) = spec.linux() {
         readonly_paths(l.readonly_paths().as_deref().unwrap_or_default())?;
         mask_paths(l.masked_paths().as_deref().unwrap_or_default())?;
     }

@@ -1,0 +1,53 @@
+//! From a container record to its OCI spec: gather what `berth_runtime::spec::build` needs
+//! (user database of the image, per-container files, host facts) and call it.
+
+use std::path::{Path, PathBuf};
+
+use berth_errdefs::{Error, Result};
+use berth_runtime::spec::{self, ContainerFiles, NetworkNamespace, SpecInput};
+use berth_runtime::user;
+use oci_spec::runtime::Spec;
+
+use crate::containers::{container_dir, Record};
+use crate::Engine;
+
+/// Read `/etc/<name>` as the container would see it: the writable layer first, then the image
+/// layers from the top.
+fn read_layered(upper: &Path, lower: &[PathBuf], rel: &str) -> Option<String> {
+    std::iter::once(upper).chain(lower.iter().map(PathBuf::as_path)).find_map(|d| std::fs::read_to_string(d.join(rel)).ok())
+}
+
+pub(crate) fn build(engine: &Engine, rec: &Record, rootfs: &Path, lower: &[PathBuf], cgroups_path: String) -> Result<Spec> {
+    let cdir = container_dir(&engine.cfg.data_root, &rec.id);
+    let upper = cdir.join("upper");
+    let passwd = read_layered(&upper, lower, "etc/passwd");
+    let group = read_layered(&upper, lower, "etc/group");
+    let user_s = rec.config.user.clone().unwrap_or_default();
+    let groups = rec.host_config.group_add.clone().unwrap_or_default();
+    let resolved = user::resolve(&user_s, &groups, passwd.as_deref(), group.as_deref())
+        .map_err(|e| Error::from_kind(&e))?;
+    let host_net = rec.host_config.network_mode.as_deref() == Some("host");
+    let input = SpecInput {
+        container_id: rec.id.clone(),
+        config: rec.config.clone(),
+        host_config: rec.host_config.clone(),
+        rootfs: rootfs.to_path_buf(),
+        user: resolved,
+        hostname: rec.config.hostname.clone().unwrap_or_default(),
+        files: ContainerFiles {
+            hostname: Some(cdir.join("hostname")),
+            hosts: Some(cdir.join("hosts")),
+            resolv_conf: Some(cdir.join("resolv.conf")),
+        },
+        network: if host_net { NetworkNamespace::Host } else { NetworkNamespace::New },
+        cgroups_path,
+        cgroup_v2: engine.cgroups.as_ref().is_some_and(|l| l.version() == berth_cgroups::Version::V2),
+        init: rec.host_config.init.unwrap_or(false).then(|| engine.cfg.shim.clone()),
+        terminal: rec.config.tty.unwrap_or(false),
+        annotations: Default::default(),
+        default_ulimits: Vec::new(),
+        devices: Vec::new(),
+        host: engine.host.spec_facts.clone(),
+    };
+    spec::build(&input).map_err(|e| Error::from_kind(&e))
+}
