@@ -20,6 +20,9 @@ pub(crate) struct Exec {
     pub container: String,
     pub config: m::ExecConfig,
     pub state: Mutex<ExecState>,
+    /// Set once the exit code is recorded; an attached session ends only after that, so a
+    /// client inspecting the exec right after its stream closes sees the code.
+    pub recorded: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -62,7 +65,13 @@ impl Engine {
             return Err(Error::invalid("No exec command specified"));
         }
         let id = containers::new_id();
-        let exec = Arc::new(Exec { id: id.clone(), container: rec.id.clone(), config: config.clone(), state: Mutex::new(ExecState::default()) });
+        let exec = Arc::new(Exec {
+            id: id.clone(),
+            container: rec.id.clone(),
+            config: config.clone(),
+            state: Mutex::new(ExecState::default()),
+            recorded: tokio::sync::watch::channel(false).0,
+        });
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), exec);
         c.update(|r| r.exec_ids.push(id.clone()));
         let cmd = config.cmd.unwrap_or_default().join(" ");
@@ -164,6 +173,19 @@ impl Engine {
         let mut session = None;
         if word == "ready" {
             let (s, out, stdin) = session_channels(tty, want_stdin);
+            // Forward through a relay that closes only after the exit code is recorded.
+            let (relay_tx, mut relay_rx) = tokio::sync::mpsc::channel::<crate::service::Chunk>(64);
+            let mut recorded = exec.recorded.subscribe();
+            tokio::spawn(async move {
+                while let Some(ch) = relay_rx.recv().await {
+                    if out.send(ch).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), recorded.wait_for(|r| *r)).await;
+                drop(out);
+            });
+            let out = relay_tx;
             let opts = AttachOptions {
                 stdin: want_stdin,
                 stdout: exec.config.attach_stdout.unwrap_or(true),
@@ -199,6 +221,7 @@ impl Engine {
                 st.running = false;
                 st.exit_code = Some(code);
             }
+            exec.recorded.send_replace(true);
             engine.emit_container("exec_die", &rec, &[("execID", exec.id.clone()), ("exitCode", code.to_string())]);
         });
         Ok(session)
@@ -218,15 +241,8 @@ impl Engine {
                 }
             }
         }
-        let exec = self.get_exec(&id)?;
-        let mut code = None;
-        for _ in 0..200 {
-            code = exec.state.lock().unwrap_or_else(|p| p.into_inner()).exit_code;
-            if code.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        // The session closed after the exit code was recorded.
+        let code = self.get_exec(&id)?.state.lock().unwrap_or_else(|p| p.into_inner()).exit_code;
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         if let Ok(c) = self.get(container) {
             c.update(|r| r.exec_ids.retain(|e| *e != id));

@@ -48,6 +48,19 @@ impl External {
             mount_overlay(o, rootfs)?;
             self.rootfs = Some(rootfs.to_path_buf());
         }
+        let r = self.create_mounted(bundle, stdio, console_socket);
+        if r.is_err() {
+            self.cleanup();
+        }
+        r
+    }
+
+    fn create_mounted(
+        &mut self,
+        bundle: &Path,
+        stdio: Option<[RawFd; 3]>,
+        console_socket: &Path,
+    ) -> Result<(libc::pid_t, Option<RawFd>), String> {
         let pid_file = bundle.join("runtime.pid");
         let log = bundle.join("runtime.log");
         let _ = std::fs::remove_file(&pid_file);
@@ -100,7 +113,6 @@ impl External {
         }
         let status = child.wait().map_err(|e| e.to_string())?;
         if !status.success() {
-            self.cleanup();
             return Err(last_error(&log).unwrap_or_else(|| format!("{} create failed: {status}", self.bin.display())));
         }
         let pid: libc::pid_t = std::fs::read_to_string(&pid_file)

@@ -726,6 +726,13 @@ impl Monitor {
             l.flush();
         }
         self.write_exit(code, self.start_error.clone());
+        // Release the cgroup and mounts before anyone hears of the exit: whoever removes the
+        // container next must find nothing of it left.
+        if let Some(ext) = &mut self.external {
+            ext.cleanup();
+        } else if let Some(g) = &self.cgroup {
+            g.destroy();
+        }
         self.broadcast(proto::EXIT, code.to_string().as_bytes());
         // Hand every client what is queued for it, briefly blocking.
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -748,11 +755,6 @@ impl Monitor {
             close(c.fd);
         }
         self.clients.clear();
-        if let Some(ext) = &mut self.external {
-            ext.cleanup();
-        } else if let Some(g) = &self.cgroup {
-            g.destroy();
-        }
         let _ = std::fs::remove_file(&self.cfg.socket);
     }
 }

@@ -73,18 +73,24 @@ pub fn make_busybox_rootfs(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A tarball of the busybox rootfs, built once per test process.
+/// A tarball of the busybox rootfs, built once into `target/testkit/` and shared by every
+/// test process (written to a unique name, then renamed into place).
 pub fn busybox_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-testkit-{}", std::process::id()));
-        let root = dir.join("rootfs");
-        let _ = std::fs::remove_dir_all(&dir);
-        make_busybox_rootfs(&root).expect("build busybox rootfs");
+        let dir = workspace_root().join("target/testkit");
         let tar = dir.join("busybox.tar");
-        let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("run tar");
+        if tar.is_file() {
+            return tar;
+        }
+        std::fs::create_dir_all(&dir).expect("create target/testkit");
+        let work = tempfile::Builder::new().prefix("busybox-").tempdir_in(&dir).expect("tempdir");
+        let root = work.path().join("rootfs");
+        make_busybox_rootfs(&root).expect("build busybox rootfs");
+        let tmp = work.path().join("busybox.tar");
+        let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tmp).arg(".").status().expect("run tar");
         assert!(st.success(), "tar failed");
-        let _ = std::fs::remove_dir_all(&root);
+        std::fs::rename(&tmp, &tar).expect("install busybox.tar");
         tar
     })
     .clone()
@@ -223,14 +229,24 @@ impl Drop for Daemon {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // The daemon's cgroup parent, in every hierarchy.
-        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-            let root = self.data_root().display().to_string();
-            let parent = cgroup_parent_for(&root);
-            for e in rd.flatten() {
-                let _ = std::fs::remove_dir(e.path().join(&parent));
+        // The daemon's cgroup parent, in every hierarchy (monitors remove their leaves as
+        // their containers exit; give the last ones a moment).
+        let parent = cgroup_parent_for(&self.data_root().display().to_string());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let mut left = false;
+            let dirs = std::fs::read_dir("/sys/fs/cgroup")
+                .map(|rd| rd.flatten().map(|e| e.path().join(&parent)).collect::<Vec<_>>())
+                .unwrap_or_default();
+            for d in dirs.into_iter().chain(std::iter::once(Path::new("/sys/fs/cgroup").join(&parent))) {
+                if d.is_dir() && std::fs::remove_dir(&d).is_err() {
+                    left = true;
+                }
             }
-            let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(&parent));
+            if !left || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
