@@ -469,6 +469,7 @@ mod tests {
 
     #[test]
     fn keys_resolve_by_id_prefix_and_name() {
+        use berth_errdefs::HasKind;
         let ids: HashSet<String> = ["abcdef01".to_string(), "abc99999".to_string()].into();
         let names: HashMap<String, String> = [("web".to_string(), "abcdef01".to_string())].into();
         assert_eq!(resolve_key("web", &names, &ids).unwrap(), "abcdef01");

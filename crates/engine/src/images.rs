@@ -513,7 +513,7 @@ mod tests {
         let c = images.for_container("app:1").unwrap();
         assert_eq!(c.id, id);
         assert_eq!(c.config.unwrap().cmd, Some(vec!["sh".to_string()]));
-        assert!(c.lower_dirs[0].join("bin/sh").exists());
+        assert!(images.lower_dirs(&c.id).unwrap()[0].join("bin/sh").exists());
 
         images.tag("app:1", "other", None).unwrap();
         let none = |_: &str| None::<String>;
