@@ -134,6 +134,7 @@ pub fn main(mode: &str, cfg_path: &str) -> ExitCode {
         Ok((mut m, line)) => {
             write_all_fd(ready_w, line.as_bytes());
             close(ready_w);
+            shed_setup_memory();
             m.run();
             ExitCode::SUCCESS
         }
@@ -559,7 +560,9 @@ impl Monitor {
                 }
             }
             proto::STDIN_CLOSE => {
-                if self.clients[idx].stdin && self.stdin >= 0 && self.stdin != self.master {
+                // As Docker: a client's end of input ends the process's input only for
+                // StdinOnce containers (`run -i`), not for a later `attach`.
+                if self.cfg.stdin_once && self.clients[idx].stdin && self.stdin >= 0 && self.stdin != self.master {
                     self.stdin_close = true;
                 }
             }
@@ -756,6 +759,55 @@ impl Monitor {
         }
         self.clients.clear();
         let _ = std::fs::remove_file(&self.cfg.socket);
+    }
+}
+
+/// Give back what only setup needed, so that a long-lived monitor costs its working set: the
+/// heap freed by spec parsing, and the resident pages of our read-only file mappings (code and
+/// constants touched once by setup). Dropped file pages are clean; if the loop needs one again
+/// it is faulted back in from the page cache.
+fn shed_setup_memory() {
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else { return };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
+    // (start, end, read-only mapping of our binary, pages copied on write)
+    let mut cur: Option<(usize, usize, bool, u64)> = None;
+    let mut drop_ranges = Vec::new();
+    let mut flush = |c: Option<(usize, usize, bool, u64)>| {
+        if let Some((s, e, ours, anon)) = c {
+            // Relocated (RELRO) pages are read-only yet modified: only untouched copies of
+            // the file may be dropped.
+            if ours && anon == 0 {
+                drop_ranges.push((s, e));
+            }
+        }
+    };
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(s), Ok(e)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                flush(cur.take());
+                let mut f = line.split_whitespace();
+                let perms = f.nth(1).unwrap_or("");
+                let path = f.nth(3).unwrap_or("");
+                cur = Some((s, e, Path::new(path) == exe && !perms.contains('w'), 0));
+                continue;
+            }
+        }
+        if let (Some(c), Some(v)) = (cur.as_mut(), line.strip_prefix("Anonymous:")) {
+            c.3 = v.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(1);
+        }
+    }
+    flush(cur.take());
+    for (s, e) in drop_ranges {
+        // SAFETY: a read-only, file-backed private mapping of our own binary with no private
+        // copies: MADV_DONTNEED drops its resident pages, reloaded from the file on access.
+        // MADV_RANDOM first, so that a later fault maps one page rather than its neighbours.
+        unsafe {
+            libc::madvise(s as *mut libc::c_void, e - s, libc::MADV_RANDOM);
+            libc::madvise(s as *mut libc::c_void, e - s, libc::MADV_DONTNEED);
+        }
     }
 }
 
