@@ -226,6 +226,7 @@ impl Engine {
 
     /// Start with the operation lock held.
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        let t0 = Instant::now();
         let rec = c.record();
         let id = rec.id.clone();
         let cdir = self.cdir(&id);
@@ -259,7 +260,9 @@ impl Engine {
         let mpath = cdir.join("monitor.json");
         std::fs::write(&mpath, serde_json::to_vec(&mcfg).map_err(|e| Error::internal(e.to_string()))?)
             .map_err(|e| Error::internal(format!("write monitor config: {e}")))?;
+        let t_spec = t0.elapsed();
         let line = self.spawn_monitor("run", &mpath).await?;
+        let t_monitor = t0.elapsed();
         let (word, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         match word {
             "started" | "ready" => {}
@@ -296,10 +299,12 @@ impl Engine {
                 r.state.health = crate::health::initial(&r.config);
             }
         });
+        let t_started = t0.elapsed();
         self.persist(c)?;
         c.life.send_modify(|l| l.running = true);
         let rec = c.record();
         self.emit_container("start", &rec, &[]);
+        tracing::debug!(id = %rec.id, spec = ?t_spec, monitor = ?t_monitor, started = ?t_started, total = ?t0.elapsed(), "container started");
         self.watch(c.clone(), conn);
         crate::health::spawn(self.clone(), c.clone());
         Ok(())

@@ -67,8 +67,8 @@ impl Group {
         Ok(g)
     }
 
-    pub fn add_pid(&self, pid: i32) -> Result<(), String> {
-        self.cg.add_pid(pid).map_err(|e| e.to_string())
+    pub fn join_files(&self) -> Vec<std::path::PathBuf> {
+        self.cg.self_join_files()
     }
 
     pub fn oom_killed(&self) -> bool {

@@ -293,17 +293,13 @@ impl Monitor {
             if let Err(e) = linux::join_pid_namespace(target.pid) {
                 return Err((cfg, format!("join container: {e}")));
             }
+            let join = cfg.cgroup.as_ref().and_then(|c| cgroup::Group::open(c).ok()).map(|g| g.join_files()).unwrap_or_default();
             // SAFETY: single-threaded process.
             pid = tryio!(unsafe { linux::clone_process(0) }, "clone");
             if pid == 0 {
                 close(sync);
-                let ec = ExecConfig { process: &target.process, target_pid: target.pid, stdio: child_stdio };
+                let ec = ExecConfig { process: &target.process, target_pid: target.pid, stdio: child_stdio, cgroup_join: &join };
                 linux::run_exec(&ec, child_sync);
-            }
-            if let Some(c) = &cfg.cgroup {
-                if let Ok(g) = cgroup::Group::open(c) {
-                    let _ = g.add_pid(pid);
-                }
             }
             linux::send_sync(sync, b'c');
         } else {
@@ -318,8 +314,25 @@ impl Monitor {
             let rootfs = if root.is_absolute() { root } else { cfg.bundle.join(root) };
             let (flags, _) = linux::namespace_plan(&spec);
             let cgroup_v2 = cfg.cgroup.as_ref().map(cgroup::is_v2).unwrap_or(false);
+            // The cgroup exists before the init does; the init moves itself in.
+            if let Some(c) = cfg.cgroup.clone() {
+                let res = spec.linux().as_ref().and_then(|l| l.resources().clone());
+                match cgroup::Group::create(&c, res.as_ref()) {
+                    Ok(g) => group = Some(g),
+                    Err(e) => return Err((cfg, format!("cgroup: {e}"))),
+                }
+            }
+            let join = group.as_ref().map(|g| g.join_files()).unwrap_or_default();
             // SAFETY: single-threaded process.
-            pid = tryio!(unsafe { linux::clone_process(flags) }, "clone");
+            pid = match unsafe { linux::clone_process(flags) } {
+                Ok(p) => p,
+                Err(e) => {
+                    if let Some(g) = &group {
+                        g.destroy();
+                    }
+                    return Err((cfg, format!("clone: {e}")));
+                }
+            };
             if pid == 0 {
                 close(sync);
                 let ic = InitConfig {
@@ -328,22 +341,9 @@ impl Monitor {
                     overlay: cfg.overlay.as_ref(),
                     stdio: child_stdio,
                     cgroup_v2,
+                    cgroup_join: &join,
                 };
                 linux::run_init(&ic, child_sync);
-            }
-            if let Some(c) = &cfg.cgroup {
-                let res = spec.linux().as_ref().and_then(|l| l.resources().clone());
-                match cgroup::Group::create(c, res.as_ref()).and_then(|g| g.add_pid(pid).map(|_| g)) {
-                    Ok(g) => group = Some(g),
-                    Err(e) => {
-                        // SAFETY: killing and reaping our own child.
-                        unsafe {
-                            libc::kill(pid, libc::SIGKILL);
-                            libc::waitpid(pid, std::ptr::null_mut(), 0);
-                        }
-                        return Err((cfg, format!("cgroup: {e}")));
-                    }
-                }
             }
             linux::send_sync(sync, b'c');
         }

@@ -4,7 +4,8 @@
 //! clones with new namespaces, which becomes the container's pid 1 once it `execve`s. Between the
 //! clone and the exec, the init and the monitor talk over a *sync* socket:
 //!
-//! 1. monitor → init `c`: the init has been moved into its cgroup; set up now.
+//! 1. monitor → init `c`: the cgroup exists; the init moves itself in (the cheap way, see
+//!    [`join_cgroup`]) and sets up.
 //! 2. init → monitor `R`: mounts, devices, hostname, limits and user are in place, the
 //!    executable was found; ready to exec.
 //! 3. monitor → init `g`: exec now. The sync socket is close-on-exec, so the monitor sees EOF
@@ -201,6 +202,17 @@ pub struct InitConfig<'a> {
     pub stdio: Stdio,
     /// Whether the host uses cgroup v2 (decides how `/sys/fs/cgroup` is mounted).
     pub cgroup_v2: bool,
+    /// Files to write `0` into to join the container's cgroup (see [`join_cgroup`]).
+    pub cgroup_join: &'a [PathBuf],
+}
+
+/// Move the calling (single-threaded) process into a cgroup by writing `0` to each file:
+/// the cheap way in, see `berth_cgroups::Cgroup::self_join_files`.
+pub fn join_cgroup(files: &[PathBuf]) -> Result<(), Error> {
+    for f in files {
+        std::fs::write(f, b"0").map_err(|e| Error::Sys { what: format!("join cgroup {}", f.display()), source: e })?;
+    }
+    Ok(())
 }
 
 /// The init's whole life: set up the container per the protocol above, then exec.
@@ -210,6 +222,9 @@ pub fn run_init(cfg: &InitConfig<'_>, sync: RawFd) -> ! {
         Ok(b'c') => {}
         Ok(_) => fail(sync, &Error::Spec("unexpected sync byte".into())),
         Err(e) => fail(sync, &e),
+    }
+    if let Err(e) = join_cgroup(cfg.cgroup_join) {
+        fail(sync, &e);
     }
     let prepared = (|| -> Result<process::Prepared, Error> {
         let (_, join) = namespace_plan(cfg.spec);
@@ -269,6 +284,8 @@ pub struct ExecConfig<'a> {
     pub target_pid: libc::pid_t,
     /// The process's standard streams.
     pub stdio: Stdio,
+    /// Files to write `0` into to join the container's cgroup.
+    pub cgroup_join: &'a [PathBuf],
 }
 
 /// Join the pid namespace of `pid`, so the next child the caller clones is inside it.
@@ -285,6 +302,8 @@ pub fn run_exec(cfg: &ExecConfig<'_>, sync: RawFd) -> ! {
         Ok(_) => fail(sync, &Error::Spec("unexpected sync byte".into())),
         Err(e) => fail(sync, &e),
     }
+    // Best effort, as for runc's exec: a container without a cgroup still runs execs.
+    let _ = join_cgroup(cfg.cgroup_join);
     let prepared = (|| -> Result<process::Prepared, Error> {
         for (name, flag) in [
             ("cgroup", libc::CLONE_NEWCGROUP),
