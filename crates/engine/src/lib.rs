@@ -113,8 +113,17 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Stop watching (containers keep running; their monitors stay).
-    pub fn shutdown(&self) {}
+    /// Stop serving. Containers keep running under their monitors; the daemon's parent cgroup
+    /// is removed when no container is left in it.
+    pub fn shutdown(&self) {
+        use berth_cgroups::Manager;
+        let idle = self.all().iter().all(|c| !c.record().state.running());
+        if let (true, Some(layout)) = (idle, self.cgroups.as_ref()) {
+            if let Ok(cg) = berth_cgroups::Cgroup::new(layout, &self.cgroup_parent) {
+                let _ = cg.destroy();
+            }
+        }
+    }
 
     fn get(&self, key: &str) -> Result<Arc<Container>> {
         let map = self.containers.read().unwrap_or_else(|p| p.into_inner());

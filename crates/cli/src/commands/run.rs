@@ -58,9 +58,8 @@ fn build_request(opts: &ContainerOpts) -> anyhow::Result<CreateRequest> {
 /// `docker create`: print the new container's id.
 pub async fn create(c: &Client, a: CreateArgs) -> anyhow::Result<()> {
     let req = build_request(&a.opts)?;
-    let id = create_container(c, &req, a.opts.quiet)
-        .await
-        .map_err(|e| StatusError::with(125, format!("berth: {e}")))?;
+    // As docker: flag errors exit 125 (above), a daemon's refusal exits 1 (`run` says 125).
+    let id = create_container(c, &req, a.opts.quiet).await.map_err(|e| StatusError::with(1, format!("{e}")))?;
     out(&format!("{id}\n"))
 }
 
