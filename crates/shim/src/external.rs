@@ -93,7 +93,10 @@ impl External {
             loop {
                 match l.accept() {
                     Ok((s, _)) => {
-                        master = Some(recv_fd(&s).map_err(|e| format!("receive console: {e}"))?);
+                        use std::os::fd::AsRawFd;
+                        s.set_nonblocking(false).map_err(|e| format!("console socket: {e}"))?;
+                        let (_, fd) = berth_runtime::linux::recv_fd(s.as_raw_fd()).map_err(|e| format!("receive console: {e}"))?;
+                        master = Some(fd.ok_or("runtime sent no console")?);
                         break;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -154,33 +157,4 @@ fn mount_overlay(o: &Overlay, target: &Path) -> Result<(), String> {
         return Err(format!("mount rootfs: {}", io::Error::last_os_error()));
     }
     Ok(())
-}
-
-fn recv_fd(s: &std::os::unix::net::UnixStream) -> io::Result<RawFd> {
-    use std::os::fd::AsRawFd;
-    let mut buf = [0u8; 4096];
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    let mut cmsg = [0u8; 64];
-    // SAFETY: a recvmsg with valid buffers; the control message is parsed with the CMSG macros.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = cmsg.len();
-        let fd = s.as_raw_fd();
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
-        if libc::recvmsg(fd, &mut msg, 0) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "no fd in console message"));
-        }
-        let fdp = libc::CMSG_DATA(c) as *const RawFd;
-        let got = std::ptr::read_unaligned(fdp);
-        libc::fcntl(got, libc::F_SETFD, libc::FD_CLOEXEC);
-        Ok(got)
-    }
 }

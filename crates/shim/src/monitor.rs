@@ -33,11 +33,6 @@ fn set_nonblocking(fd: RawFd) {
     }
 }
 
-fn set_cloexec(fd: RawFd) {
-    // SAFETY: fcntl on an owned fd.
-    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-}
-
 fn pipe() -> io::Result<(RawFd, RawFd)> {
     let mut fds = [0; 2];
     // SAFETY: valid two-element array.
@@ -216,23 +211,10 @@ impl Monitor {
             out = -1;
             child_stdio = Stdio { stdin: -1, stdout: -1, stderr: -1, terminal: true };
         } else if cfg.tty {
-            let (mut m, mut s) = (0, 0);
-            // SAFETY: openpty fills two fds.
-            let rc = unsafe {
-                libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
-            };
-            if rc < 0 {
-                return Err((cfg, format!("openpty: {}", io::Error::last_os_error())));
-            }
-            set_cloexec(m);
-            set_cloexec(s);
-            master = m;
-            out = m;
-            if cfg.open_stdin {
-                stdin = m;
-            }
-            child_stdio = Stdio { stdin: s, stdout: s, stderr: s, terminal: true };
-            child_fds.push(s);
+            // The init (or exec child) opens the pty inside the container and sends us the
+            // master right after the cgroup byte.
+            out = -1;
+            child_stdio = Stdio::container_terminal();
         } else {
             let (or, ow) = tryio!(pipe(), "pipe");
             let (er, ew) = tryio!(pipe(), "pipe");
@@ -352,6 +334,30 @@ impl Monitor {
         }
         close(child_sync);
         let _ = exec_mode;
+        if cfg.tty {
+            match linux::recv_fd(sync) {
+                Ok((tag, Some(fd))) if tag == [linux::PTY_TAG] => {
+                    master = fd;
+                    out = fd;
+                    if cfg.open_stdin {
+                        stdin = fd;
+                    }
+                }
+                other => {
+                    let msg = match other {
+                        Ok((bytes, _)) if bytes.first() == Some(&b'E') => String::from_utf8_lossy(&bytes[1..]).into_owned(),
+                        Ok(_) => "container init exited before opening its terminal".to_string(),
+                        Err(e) => format!("receive terminal: {e}"),
+                    };
+                    // SAFETY: reaping our own child, which exits after reporting.
+                    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                    if let Some(g) = &group {
+                        g.destroy();
+                    }
+                    return Err((cfg, msg));
+                }
+            }
+        }
         match linux::read_report(sync) {
             SyncReport::Ready => {}
             SyncReport::Execed => {}

@@ -21,6 +21,7 @@
 mod caps;
 mod mounts;
 mod process;
+mod pty;
 
 use std::ffi::CString;
 use std::io;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 pub use process::find_executable;
+pub use pty::{recv_fd, send_fd};
 
 /// An overlay filesystem to mount as the container's root before anything else.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -42,7 +44,8 @@ pub struct Overlay {
     pub work: PathBuf,
 }
 
-/// The standard streams the process gets. With a terminal all three are the pty's replica.
+/// The standard streams the process gets. With a terminal all three are the pty's replica;
+/// a terminal with negative fds means "allocate it inside the container" (see [`PTY_TAG`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Stdio {
     /// Standard input.
@@ -53,6 +56,33 @@ pub struct Stdio {
     pub stderr: RawFd,
     /// Whether the fds are a terminal (then the init takes it as its controlling terminal).
     pub terminal: bool,
+}
+
+/// The tag of the sync message that carries the pty master allocated inside the container.
+/// It precedes `R`; the monitor receives it with [`recv_fd`].
+pub const PTY_TAG: u8 = b'P';
+
+impl Stdio {
+    /// A terminal the init or exec child allocates inside the container.
+    pub fn container_terminal() -> Stdio {
+        Stdio { stdin: -1, stdout: -1, stderr: -1, terminal: true }
+    }
+    fn allocate_here(&self) -> bool {
+        self.terminal && self.stdin < 0
+    }
+}
+
+/// Open the pty inside the container, hand its master to the monitor, make the replica the
+/// process's streams (and, for an init, `/dev/console`).
+fn container_pty(sync: RawFd, console: bool) -> Result<Stdio, Error> {
+    let (master, replica, path) = pty::open_in_container()?;
+    if console {
+        mounts::bind_console(&path)?;
+    }
+    pty::send_fd(sync, PTY_TAG, master).map_err(|e| Error::Sys { what: "send terminal".into(), source: e })?;
+    // SAFETY: the monitor has its own copy now.
+    unsafe { libc::close(master) };
+    Ok(Stdio { stdin: replica, stdout: replica, stderr: replica, terminal: true })
 }
 
 /// Errors while setting up a container or an exec; they are reported to the monitor as text.
@@ -260,7 +290,8 @@ pub fn run_init(cfg: &InitConfig<'_>, sync: RawFd) -> ! {
             }
         }
         mounts::finalize_rootfs(cfg.spec)?;
-        process::prepare(proc_, cfg.stdio, true)
+        let stdio = if cfg.stdio.allocate_here() { container_pty(sync, true)? } else { cfg.stdio };
+        process::prepare(proc_, stdio, true)
     })();
     let prepared = match prepared {
         Ok(p) => p,
@@ -320,7 +351,9 @@ pub fn run_exec(cfg: &ExecConfig<'_>, sync: RawFd) -> ! {
             }
             process::setns_path(&p, flag)?;
         }
-        process::prepare(cfg.process, cfg.stdio, false)
+        // After joining the mount namespace, /dev/ptmx is the container's.
+        let stdio = if cfg.stdio.allocate_here() { container_pty(sync, false)? } else { cfg.stdio };
+        process::prepare(cfg.process, stdio, false)
     })();
     let prepared = match prepared {
         Ok(p) => p,

@@ -277,7 +277,7 @@ fn create_devices(cfg: &InitConfig<'_>) -> Result<(), Error> {
                 .map_err(|e| Error::Sys { what: format!("symlink {}", p.display()), source: e })?;
         }
     }
-    if cfg.stdio.terminal {
+    if cfg.stdio.terminal && cfg.stdio.stdin >= 0 {
         // The terminal's replica also answers as /dev/console, as with runc.
         let replica = std::fs::read_link(format!("/proc/self/fd/{}", cfg.stdio.stdin))
             .map_err(|e| Error::Sys { what: "find terminal".into(), source: e })?;
@@ -286,6 +286,13 @@ fn create_devices(cfg: &InitConfig<'_>) -> Result<(), Error> {
         mount(Some(&replica), &console, None, libc::MS_BIND, None)?;
     }
     Ok(())
+}
+
+/// Bind the container's terminal replica (`/dev/pts/N`) at `/dev/console` (after pivot_root).
+pub(crate) fn bind_console(replica: &str) -> Result<(), Error> {
+    let console = Path::new("/dev/console");
+    ensure_target(console, true)?;
+    mount(Some(Path::new(replica)), console, None, libc::MS_BIND, None)
 }
 
 fn pivot_root(rootfs: &Path) -> Result<(), Error> {
