@@ -174,6 +174,8 @@ def main():
         }
         if denv:
             cases["dockerd (docker CLI)"] = lambda: timed(["docker"] + run, denv)
+        # What the docker CLI costs by itself: a trivial request (`ps -q` of an empty list).
+        cases["docker CLI alone (ps -q, berthd)"] = lambda: timed(["docker", "ps", "-q"], benv)
         n = [0]
 
         def runc_once():
@@ -217,6 +219,8 @@ def main():
         for k, v in samples.items():
             p90 = sorted(v)[int(len(v) * 0.9) - 1]
             lines.append(f"| {k} | {med[k]:.1f} | {p90:.1f} | {med[k] / runc:.2f} |")
+        if denv:
+            lines += ["", f"berthd vs dockerd through the same docker CLI: {med['dockerd (docker CLI)'] / med['berthd (docker CLI)']:.1f}x faster."]
         lines += ["", f"Memory with {a.containers} detached `sleep` containers (per container, KiB):", "",
                   "| daemon | monitor RSS | monitor PSS | monitor private | daemon RSS growth | start all (s) |",
                   "|---|---:|---:|---:|---:|---:|"]

@@ -10,9 +10,8 @@ use tokio::net::UnixStream;
 
 /// One connection to a monitor. Every connection receives the exit frame.
 pub(crate) struct Conn {
-    rd: OwnedReadHalf,
+    rd: ConnReader,
     wr: OwnedWriteHalf,
-    dec: Decoder,
 }
 
 /// A frame from the monitor.
@@ -22,33 +21,18 @@ impl Conn {
     pub(crate) async fn connect(socket: &Path) -> io::Result<Conn> {
         let s = UnixStream::connect(socket).await?;
         let (rd, wr) = s.into_split();
-        Ok(Conn { rd, wr, dec: Decoder::default() })
+        Ok(Conn { rd: ConnReader { rd, dec: Decoder::default() }, wr })
     }
 
     pub(crate) async fn send(&mut self, kind: u8, payload: &[u8]) -> io::Result<()> {
         self.wr.write_all(&proto::encode(kind, payload)).await
     }
 
-    /// The next frame; `None` when the monitor closed the connection.
-    pub(crate) async fn recv(&mut self) -> io::Result<Option<Frame>> {
-        let mut buf = [0u8; 32 * 1024];
-        loop {
-            if let Some(f) = self.dec.next_frame() {
-                return Ok(Some(f));
-            }
-            let n = self.rd.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.dec.push(&buf[..n]);
-        }
-    }
-
     /// Send `kind` and wait for the first reply that is not output or exit.
     pub(crate) async fn request(&mut self, kind: u8, payload: &[u8]) -> io::Result<Frame> {
         self.send(kind, payload).await?;
         loop {
-            match self.recv().await? {
+            match self.rd.recv().await? {
                 None => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "monitor closed the connection")),
                 Some((k, _)) if k == proto::STDOUT || k == proto::STDERR => continue,
                 Some((proto::EXIT, p)) => return Ok((proto::EXIT, p)),
@@ -58,7 +42,7 @@ impl Conn {
     }
 
     pub(crate) fn split(self) -> (ConnReader, OwnedWriteHalf) {
-        (ConnReader { rd: self.rd, dec: self.dec }, self.wr)
+        (self.rd, self.wr)
     }
 }
 
@@ -69,6 +53,7 @@ pub(crate) struct ConnReader {
 }
 
 impl ConnReader {
+    /// The next frame; `None` when the monitor closed the connection.
     pub(crate) async fn recv(&mut self) -> io::Result<Option<Frame>> {
         let mut buf = [0u8; 32 * 1024];
         loop {

@@ -232,15 +232,7 @@ impl Monitor {
             child_fds.extend([child_in, ow, ew]);
         }
         if let Some(mut ext) = external {
-            let spec_path = cfg.bundle.join("config.json");
-            let spec: Spec = tryio!(
-                std::fs::read(&spec_path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())),
-                format!("read {}", spec_path.display())
-            );
-            let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_else(|| PathBuf::from("rootfs"));
-            let rootfs = if root.is_absolute() { root } else { cfg.bundle.join(root) };
+            let (_, rootfs) = tryio!(read_bundle(&cfg.bundle), "read bundle");
             let fds = (!cfg.tty).then_some([child_stdio.stdin, child_stdio.stdout, child_stdio.stderr]);
             // Socket paths are short (sun_path): next to the control socket, not in the bundle.
             let console = cfg.socket.with_extension("console");
@@ -285,15 +277,7 @@ impl Monitor {
             }
             linux::send_sync(sync, b'c');
         } else {
-            let spec_path = cfg.bundle.join("config.json");
-            let spec: Spec = tryio!(
-                std::fs::read(&spec_path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())),
-                format!("read {}", spec_path.display())
-            );
-            let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_else(|| PathBuf::from("rootfs"));
-            let rootfs = if root.is_absolute() { root } else { cfg.bundle.join(root) };
+            let (spec, rootfs) = tryio!(read_bundle(&cfg.bundle), "read bundle");
             let (flags, _) = linux::namespace_plan(&spec);
             let cgroup_v2 = cfg.cgroup.as_ref().map(cgroup::is_v2).unwrap_or(false);
             // The cgroup exists before the init does; the init moves itself in.
@@ -825,6 +809,18 @@ fn decode_status(st: i32) -> i32 {
     } else {
         st
     }
+}
+
+/// The bundle's OCI spec and its root filesystem's absolute path.
+fn read_bundle(bundle: &Path) -> Result<(Spec, PathBuf), String> {
+    let path = bundle.join("config.json");
+    let spec: Spec = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_else(|| PathBuf::from("rootfs"));
+    let rootfs = if root.is_absolute() { root } else { bundle.join(root) };
+    Ok((spec, rootfs))
 }
 
 fn listen(path: &Path) -> io::Result<RawFd> {

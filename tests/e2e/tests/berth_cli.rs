@@ -1,7 +1,6 @@
 //! Our `berth` CLI against a real berthd: the same flows as the docker CLI tests.
 
-use std::time::{Duration, Instant};
-
+use berth_e2e::wait_for;
 use berth_testkit::{busybox_tar, requires_root, run, run_with_input, Daemon};
 
 fn daemon() -> Daemon {
@@ -15,17 +14,6 @@ fn ok(d: &Daemon, args: &[&str]) -> String {
     let (code, out, err) = run(d.berth().args(args));
     assert_eq!(code, 0, "berth {args:?} failed ({code}): {err}\n--- berthd log ---\n{}", d.log());
     out
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]

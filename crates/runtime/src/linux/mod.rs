@@ -211,6 +211,27 @@ fn sync_write(fd: RawFd, data: &[u8]) {
     }
 }
 
+/// Wait for the monitor's `byte`; anything else ends the child.
+fn expect_sync(sync: RawFd, byte: u8) {
+    match sync_read(sync) {
+        Ok(b) if b == byte => {}
+        Ok(_) => fail(sync, &Error::Spec("unexpected sync byte".into())),
+        Err(e) => fail(sync, &e),
+    }
+}
+
+/// Steps 2 and 3 of the protocol: report `R` (or the setup error), wait for `g`, exec.
+fn ready_then_exec(sync: RawFd, prepared: Result<process::Prepared, Error>) -> ! {
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => fail(sync, &e),
+    };
+    sync_write(sync, b"R");
+    expect_sync(sync, b'g');
+    let e = prepared.exec();
+    fail(sync, &e)
+}
+
 /// Report an error to the monitor and exit with Docker's code for it.
 fn fail(sync: RawFd, e: &Error) -> ! {
     let msg = format!("E{e}");
@@ -248,11 +269,7 @@ pub fn join_cgroup(files: &[PathBuf]) -> Result<(), Error> {
 /// The init's whole life: set up the container per the protocol above, then exec.
 /// Called in the child right after [`clone_process`]; never returns.
 pub fn run_init(cfg: &InitConfig<'_>, sync: RawFd) -> ! {
-    match sync_read(sync) {
-        Ok(b'c') => {}
-        Ok(_) => fail(sync, &Error::Spec("unexpected sync byte".into())),
-        Err(e) => fail(sync, &e),
-    }
+    expect_sync(sync, b'c');
     if let Err(e) = join_cgroup(cfg.cgroup_join) {
         fail(sync, &e);
     }
@@ -293,18 +310,7 @@ pub fn run_init(cfg: &InitConfig<'_>, sync: RawFd) -> ! {
         let stdio = if cfg.stdio.allocate_here() { container_pty(sync, true)? } else { cfg.stdio };
         process::prepare(proc_, stdio, true)
     })();
-    let prepared = match prepared {
-        Ok(p) => p,
-        Err(e) => fail(sync, &e),
-    };
-    sync_write(sync, b"R");
-    match sync_read(sync) {
-        Ok(b'g') => {}
-        Ok(_) => fail(sync, &Error::Spec("unexpected sync byte".into())),
-        Err(e) => fail(sync, &e),
-    }
-    let e = prepared.exec();
-    fail(sync, &e)
+    ready_then_exec(sync, prepared)
 }
 
 /// Everything an exec child needs to join a running container.
@@ -328,11 +334,7 @@ pub fn join_pid_namespace(pid: libc::pid_t) -> Result<(), Error> {
 /// The exec child's life: join the container's other namespaces, prepare the process, wait for
 /// `g`, exec. Called right after [`clone_process`] (after [`join_pid_namespace`]); never returns.
 pub fn run_exec(cfg: &ExecConfig<'_>, sync: RawFd) -> ! {
-    match sync_read(sync) {
-        Ok(b'c') => {}
-        Ok(_) => fail(sync, &Error::Spec("unexpected sync byte".into())),
-        Err(e) => fail(sync, &e),
-    }
+    expect_sync(sync, b'c');
     // Best effort, as for runc's exec: a container without a cgroup still runs execs.
     let _ = join_cgroup(cfg.cgroup_join);
     let prepared = (|| -> Result<process::Prepared, Error> {
@@ -355,18 +357,7 @@ pub fn run_exec(cfg: &ExecConfig<'_>, sync: RawFd) -> ! {
         let stdio = if cfg.stdio.allocate_here() { container_pty(sync, false)? } else { cfg.stdio };
         process::prepare(cfg.process, stdio, false)
     })();
-    let prepared = match prepared {
-        Ok(p) => p,
-        Err(e) => fail(sync, &e),
-    };
-    sync_write(sync, b"R");
-    match sync_read(sync) {
-        Ok(b'g') => {}
-        Ok(_) => fail(sync, &Error::Spec("unexpected sync byte".into())),
-        Err(e) => fail(sync, &e),
-    }
-    let e = prepared.exec();
-    fail(sync, &e)
+    ready_then_exec(sync, prepared)
 }
 
 /// What the monitor learns from the sync socket after sending `g` (or while waiting for `R`).
