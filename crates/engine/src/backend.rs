@@ -72,7 +72,7 @@ impl Engine {
             size_root_fs: size_root,
             labels: Some(rec.config.labels.clone().unwrap_or_default()),
             state: enum_from(&rec.state.status),
-            status: Some(status_text(&rec.state, rec.restart_count)),
+            status: Some(status_text(&rec.state)),
             host_config: Some(m::ContainerSummaryHostConfig { network_mode: Some(network), annotations: None }),
             network_settings: Some(m::ContainerSummaryNetworkSettings { networks: Some(networks) }),
             mounts: Some(Vec::new()),

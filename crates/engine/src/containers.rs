@@ -181,8 +181,8 @@ pub(crate) fn random_name(attempt: usize) -> String {
 }
 
 /// Docker's `Status` column text.
-pub(crate) fn status_text(st: &State, restart_count: i64) -> String {
-    let ago = |t: &str| -> String { human_since(parse_rfc3339(t)) };
+pub(crate) fn status_text(st: &State) -> String {
+    let ago = |t: &str| -> String { human_duration(parse_rfc3339(t)) };
     match st.status.as_str() {
         "running" | "paused" => {
             let mut s = format!("Up {}", human_duration(parse_rfc3339(&st.started_at)));
@@ -206,10 +206,7 @@ pub(crate) fn status_text(st: &State, restart_count: i64) -> String {
         "exited" => format!("Exited ({})", st.exit_code),
         "dead" => "Dead".into(),
         "removing" => "Removal In Progress".into(),
-        _ => {
-            let _ = restart_count;
-            "Created".into()
-        }
+        _ => "Created".into(),
     }
 }
 
@@ -242,9 +239,6 @@ pub(crate) fn human_duration(t: f64) -> String {
     }
 }
 
-fn human_since(t: f64) -> String {
-    human_duration(t)
-}
 
 /// Decode a watch/attach connection's frames into chunks until the process exits.
 /// Returns the exit code when the monitor said so.
@@ -495,12 +489,12 @@ mod tests {
     #[test]
     fn status_texts_match_docker() {
         let st = |status: &str, code: i64| State { status: status.into(), exit_code: code, ..State::default() };
-        assert_eq!(status_text(&st("created", 0), 0), "Created");
-        assert_eq!(status_text(&st("exited", 3), 0), "Exited (3)");
+        assert_eq!(status_text(&st("created", 0)), "Created");
+        assert_eq!(status_text(&st("exited", 3)), "Exited (3)");
         let mut s = st("running", 0);
         s.started_at = now_rfc3339();
-        assert_eq!(status_text(&s, 0), "Up Less than a second");
+        assert_eq!(status_text(&s), "Up Less than a second");
         s.status = "paused".into();
-        assert!(status_text(&s, 0).ends_with("(Paused)"));
+        assert!(status_text(&s).ends_with("(Paused)"));
     }
 }

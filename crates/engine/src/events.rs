@@ -119,7 +119,7 @@ pub(crate) fn matches(e: &m::EventMessage, filters: &Filters) -> bool {
             continue;
         }
         let ok = match key.as_str() {
-            "type" => values.iter().any(|v| *v == typ),
+            "type" => values.contains(&typ),
             "event" => values.iter().any(|v| *v == action || action.starts_with(&format!("{v}:"))),
             "container" => typ == "container" && values.iter().any(|v| *v == name || id.starts_with(v.as_str())),
             "image" => values.iter().any(|v| {

@@ -158,7 +158,7 @@ impl Engine {
             let hosts = if host_net {
                 std::fs::read_to_string("/etc/hosts").unwrap_or_default()
             } else {
-                format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_string()
             };
             std::fs::write(cdir.join("hosts"), hosts)?;
             let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -740,14 +740,13 @@ impl Engine {
                 }
             }
         }
-        if rec.state.running() || rec.state.status == "restarting" {
-            if rec.state.running() {
-                c.life.send_modify(|l| l.running = true);
-                self.on_exit(c, None).await;
-                return;
-            }
+        // Recorded as running, but its monitor is gone: it exited while we were away.
+        if rec.state.running() {
+            c.life.send_modify(|l| l.running = true);
+            self.on_exit(c, None).await;
+            return;
         }
-        let policy = rec.host_config.restart_policy.as_ref().and_then(|p| p.name.clone());
+        let policy = rec.host_config.restart_policy.as_ref().and_then(|p| p.name);
         let name = policy.and_then(|p| serde_json::to_value(p).ok()).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
         let wants = match name.as_str() {
             "always" => true,
@@ -803,7 +802,7 @@ fn validate_host_config(hc: &m::HostConfig, cfg: &crate::Config) -> Result<()> {
         return Err(Error::invalid("invalid restart policy: maximum retry count cannot be negative"));
     }
     if max > 0 && name != "on-failure" {
-        return Err(Error::invalid(format!("invalid restart policy: maximum retry count can only be used with 'on-failure'")));
+        return Err(Error::invalid("invalid restart policy: maximum retry count can only be used with 'on-failure'"));
     }
     if hc.auto_remove.unwrap_or(false) && !matches!(name.as_str(), "" | "no") {
         return Err(Error::invalid("can't create 'AutoRemove' container with restart policy"));

@@ -124,8 +124,11 @@ pub fn main(mode: &str, cfg_path: &str) -> ExitCode {
         }
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    let exec_mode = mode == "exec";
-    match Monitor::setup(cfg, exec_mode) {
+    if (mode == "exec") != cfg.exec.is_some() {
+        println!("error berth-shim {mode} needs a config {} an exec target", if mode == "exec" { "with" } else { "without" });
+        return ExitCode::from(2);
+    }
+    match Monitor::setup(cfg) {
         Ok((mut m, line)) => {
             write_all_fd(ready_w, line.as_bytes());
             close(ready_w);
@@ -133,10 +136,10 @@ pub fn main(mode: &str, cfg_path: &str) -> ExitCode {
             m.run();
             ExitCode::SUCCESS
         }
-        Err((cfg, msg)) => {
+        Err((socket, msg)) => {
             write_all_fd(ready_w, format!("error {msg}\n").as_bytes());
             close(ready_w);
-            let _ = std::fs::remove_file(&cfg.socket);
+            let _ = std::fs::remove_file(&socket);
             ExitCode::from(1)
         }
     }
@@ -172,17 +175,18 @@ struct Monitor {
     external: Option<External>,
 }
 
-type SetupError = (MonitorConfig, String);
+/// The control socket to remove, and why setup failed.
+type SetupError = (PathBuf, String);
 
 impl Monitor {
-    fn setup(cfg: MonitorConfig, exec_mode: bool) -> Result<(Monitor, String), SetupError> {
+    fn setup(cfg: MonitorConfig) -> Result<(Monitor, String), SetupError> {
         macro_rules! tryio {
             ($e:expr, $what:expr) => {
                 match $e {
                     Ok(v) => v,
                     Err(e) => {
                         let what = $what;
-                        return Err((cfg, format!("{}: {}", what, e)));
+                        return Err((cfg.socket, format!("{}: {}", what, e)));
                     }
                 }
             };
@@ -242,7 +246,7 @@ impl Monitor {
             }
             let (pid, console) = match created {
                 Ok(v) => v,
-                Err(e) => return Err((cfg, e)),
+                Err(e) => return Err((cfg.socket, e)),
             };
             if let Some(m) = console {
                 master = m;
@@ -257,7 +261,7 @@ impl Monitor {
         let mut sv = [0; 2];
         // SAFETY: valid two-element array.
         if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } < 0 {
-            return Err((cfg, format!("socketpair: {}", io::Error::last_os_error())));
+            return Err((cfg.socket, format!("socketpair: {}", io::Error::last_os_error())));
         }
         let (sync, child_sync) = (sv[0], sv[1]);
 
@@ -265,7 +269,7 @@ impl Monitor {
         let mut group = None;
         if let Some(target) = cfg.exec.clone() {
             if let Err(e) = linux::join_pid_namespace(target.pid) {
-                return Err((cfg, format!("join container: {e}")));
+                return Err((cfg.socket, format!("join container: {e}")));
             }
             let join = cfg.cgroup.as_ref().and_then(|c| cgroup::Group::open(c).ok()).map(|g| g.join_files()).unwrap_or_default();
             // SAFETY: single-threaded process.
@@ -285,7 +289,7 @@ impl Monitor {
                 let res = spec.linux().as_ref().and_then(|l| l.resources().clone());
                 match cgroup::Group::create(&c, res.as_ref()) {
                     Ok(g) => group = Some(g),
-                    Err(e) => return Err((cfg, format!("cgroup: {e}"))),
+                    Err(e) => return Err((cfg.socket, format!("cgroup: {e}"))),
                 }
             }
             let join = group.as_ref().map(|g| g.join_files()).unwrap_or_default();
@@ -296,7 +300,7 @@ impl Monitor {
                     if let Some(g) = &group {
                         g.destroy();
                     }
-                    return Err((cfg, format!("clone: {e}")));
+                    return Err((cfg.socket, format!("clone: {e}")));
                 }
             };
             if pid == 0 {
@@ -317,7 +321,6 @@ impl Monitor {
             close(fd);
         }
         close(child_sync);
-        let _ = exec_mode;
         if cfg.tty {
             match linux::recv_fd(sync) {
                 Ok((tag, Some(fd))) if tag == [linux::PTY_TAG] => {
@@ -338,7 +341,7 @@ impl Monitor {
                     if let Some(g) = &group {
                         g.destroy();
                     }
-                    return Err((cfg, msg));
+                    return Err((cfg.socket, msg));
                 }
             }
         }
@@ -351,7 +354,7 @@ impl Monitor {
                 if let Some(g) = &group {
                     g.destroy();
                 }
-                return Err((cfg, msg));
+                return Err((cfg.socket, msg));
             }
         }
         Monitor::assemble(cfg, pid, sync, out, err, master, stdin, listener, log, group, None)
@@ -408,9 +411,9 @@ impl Monitor {
                     Ok((m, line))
                 }
                 Err(msg) => {
-                    let cfg = m.cfg.clone();
+                    let socket = m.cfg.socket.clone();
                     m.finish_failed_start(&msg);
-                    Err((cfg, msg))
+                    Err((socket, msg))
                 }
             }
         } else {
@@ -544,17 +547,15 @@ impl Monitor {
                 c.stdin = payload.contains(&b'i') && self.stdin >= 0;
                 c.out.extend_from_slice(&proto::encode(proto::ATTACHED, b""));
             }
-            proto::STDIN => {
-                if self.stdin >= 0 && self.clients[idx].stdin {
-                    self.stdin_buf.extend_from_slice(&payload);
-                }
+            proto::STDIN if self.stdin >= 0 && self.clients[idx].stdin => {
+                self.stdin_buf.extend_from_slice(&payload);
             }
-            proto::STDIN_CLOSE => {
-                // As Docker: a client's end of input ends the process's input only for
-                // StdinOnce containers (`run -i`), not for a later `attach`.
-                if self.cfg.stdin_once && self.clients[idx].stdin && self.stdin >= 0 && self.stdin != self.master {
-                    self.stdin_close = true;
-                }
+            // As Docker: a client's end of input ends the process's input only for StdinOnce
+            // containers (`run -i`), not for a later `attach`.
+            proto::STDIN_CLOSE
+                if self.cfg.stdin_once && self.clients[idx].stdin && self.stdin >= 0 && self.stdin != self.master =>
+            {
+                self.stdin_close = true;
             }
             proto::RESIZE => {
                 let s = String::from_utf8_lossy(&payload);

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::CString;
-use std::os::unix::fs::{symlink, FileTypeExt};
+use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDeviceType, Mount};
@@ -397,12 +397,6 @@ pub(crate) fn finalize_rootfs(spec: &oci_spec::runtime::Spec) -> Result<(), Erro
         mask_paths(l.masked_paths().as_deref().unwrap_or_default())?;
     }
     Ok(())
-}
-
-/// Whether a path is a character device (used to detect overlay whiteouts in tests).
-#[allow(dead_code)]
-pub(crate) fn is_char_device(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).map(|m| m.file_type().is_char_device()).unwrap_or(false)
 }
 
 #[cfg(test)]
