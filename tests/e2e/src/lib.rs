@@ -60,14 +60,36 @@ impl Env {
         self.ok(&["inspect", "--format", fmt, name]).trim().to_string()
     }
 
-    /// Run `CLI ARGS` under a pseudo-terminal (util-linux `script`), feeding `input`.
-    pub fn in_pty(&self, args: &str, input: &str) -> (i32, String) {
+    fn script(&self, args: &str) -> Command {
         let mut c = Command::new("script");
         c.args(["-qfec", &format!("{} {args}", self.program()), "/dev/null"])
             .env("DOCKER_HOST", self.d.host())
             .env("DOCKER_CONFIG", self.d.dir.path().join("docker-config"));
-        let (code, out, _) = run_with_input(&mut c, input.as_bytes());
+        c
+    }
+
+    /// Run `CLI ARGS` under a pseudo-terminal (util-linux `script`), feeding `input`.
+    pub fn in_pty(&self, args: &str, input: &str) -> (i32, String) {
+        let (code, out, _) = run_with_input(&mut self.script(args), input.as_bytes());
         (code, out)
+    }
+
+    /// Like [`Env::in_pty`], typing each piece of input after a pause, as a person does once
+    /// the CLI has put its terminal in raw mode (before that, the terminal's line discipline
+    /// would hold control keys such as ^Q).
+    pub fn typed_in_pty(&self, args: &str, steps: &[&str]) -> (i32, String) {
+        use std::io::Write;
+        let mut child = self.script(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("spawn script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        for s in steps {
+            std::thread::sleep(Duration::from_millis(400));
+            let _ = stdin.write_all(s.as_bytes());
+            let _ = stdin.flush();
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        drop(stdin);
+        let out = child.wait_with_output().expect("wait for script");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
@@ -355,5 +377,22 @@ pub mod scenarios {
         let (code, out) = e.in_pty("run -it --rm --runtime runc busybox sh", "echo tty-$((4+4))\nexit 0\n");
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("tty-8"), "{out}");
+    }
+
+    /// Scenario `attach_to_a_running_container_and_detach`.
+    pub fn attach_to_a_running_container_and_detach(cli: Cli) {
+        let e = Env::new(cli);
+        e.ok(&["run", "-dit", "--name", "att", "busybox", "sh"]);
+        // Type a command, then the detach sequence (ctrl-p ctrl-q): the container keeps running.
+        let (code, out) = e.typed_in_pty("attach att", &["echo att-$((6*7))\n", "\x10\x11"]);
+        // docker attach reports the detach as an error (exit 1); berth does the same.
+        assert_eq!(code, 1, "{out}\n{}", e.d.log());
+        assert!(out.contains("read escape sequence"), "{out}");
+        assert!(out.contains("att-42"), "{out}");
+        assert_eq!(e.inspect("att", "{{.State.Running}}"), "true");
+        // Attach again and leave the shell: now it exits.
+        let (code, out) = e.typed_in_pty("attach att", &["exit 3\n"]);
+        assert_eq!(code, 3, "{out}");
+        assert_eq!(e.inspect("att", "{{.State.Status}} {{.State.ExitCode}}"), "exited 3");
     }
 }

@@ -117,3 +117,9 @@ fn external_runc_runtime_is_selectable() {
     requires_root!();
     scenarios::external_runc_runtime_is_selectable(Cli::Berth);
 }
+
+#[test]
+fn attach_to_a_running_container_and_detach() {
+    requires_root!();
+    scenarios::attach_to_a_running_container_and_detach(Cli::Berth);
+}

@@ -131,3 +131,88 @@ fn malformed_json_gets_400_with_a_message() {
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     assert!(resp.contains("{\"message\":"), "{resp}");
 }
+
+#[test]
+fn always_restarts_a_container_that_died_while_berthd_was_down() {
+    requires_root!();
+    let mut e = berth_e2e::Env::new(Cli::Docker);
+    e.ok(&["run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sleep", "1000"]);
+    let pid = e.inspect("phoenix", "{{.State.Pid}}");
+    e.d.kill9();
+    // The container dies while nobody watches; its monitor records the exit.
+    assert!(std::process::Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    e.d.spawn(&[]);
+    berth_e2e::wait_for("restart after recovery", || {
+        e.inspect("phoenix", "{{.State.Status}} {{.RestartCount}}") == "running 1"
+    });
+    assert_ne!(e.inspect("phoenix", "{{.State.Pid}}"), pid);
+}
+
+#[test]
+fn config_file_sets_runtimes_default_runtime_and_log_opts() {
+    requires_root!();
+    let Some(runc) = ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+        eprintln!("SKIPPED config_file_sets_runtimes_default_runtime_and_log_opts: runc is not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("daemon.json");
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"runtimes": {{"myrunc": {{"path": "{runc}"}}}}, "default-runtime": "myrunc", "log-opts": {{"max-size": "1k", "max-file": "2"}}}}"#),
+    )
+    .unwrap();
+    let d = berth_testkit::Daemon::start_with(&["--config-file", cfg.to_str().unwrap()]);
+    d.import_busybox("busybox:latest");
+    let (code, out, _) = berth_testkit::run(d.docker().args(["info", "--format", "{{.DefaultRuntime}} {{range $k, $v := .Runtimes}}{{$k}} {{end}}"]));
+    assert_eq!(code, 0);
+    assert!(out.starts_with("myrunc ") && out.contains("myrunc ") && out.contains("berth "), "{out}");
+    let (code, out, err) = berth_testkit::run(d.docker().args(["run", "--name", "viaconf", "busybox", "sh", "-c", "i=0; while [ $i -lt 100 ]; do echo line-$i; i=$((i+1)); done"]));
+    assert_eq!(code, 0, "{err}\n{}", d.log());
+    assert!(out.ends_with("line-99\n"));
+    // The default runtime ran it (runc's state lives under the exec root), and the log rotated.
+    let (_, path, _) = berth_testkit::run(d.docker().args(["inspect", "--format", "{{.LogPath}}", "viaconf"]));
+    assert!(std::path::Path::new(&format!("{}.1", path.trim())).exists(), "log did not rotate");
+    assert!(d.dir.path().join("exec/runtimes").exists(), "runc was not used");
+}
+
+#[test]
+fn a_half_created_container_is_cleaned_up_at_start() {
+    requires_root!();
+    let mut d = berth_testkit::Daemon::start();
+    d.kill9();
+    // What a crash between making the directory and committing the record leaves.
+    let orphan = d.data_root().join("containers").join("f".repeat(64));
+    std::fs::create_dir_all(orphan.join("upper")).unwrap();
+    d.spawn(&[]);
+    assert!(!orphan.exists(), "orphaned container directory survived a restart");
+    let (code, out, _) = berth_testkit::run(d.docker().args(["ps", "-aq"]));
+    assert_eq!(code, 0);
+    assert!(out.trim().is_empty());
+}
+
+#[test]
+fn image_healthcheck_from_import_changes_turns_healthy() {
+    requires_root!();
+    let d = berth_testkit::Daemon::start();
+    let (code, _, err) = berth_testkit::run(d.docker().args([
+        "import",
+        "-c",
+        "HEALTHCHECK --interval=200ms --retries=1 CMD true",
+        berth_testkit::busybox_tar().to_str().unwrap(),
+        "healthy:1",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = berth_testkit::run(d.docker().args(["run", "-d", "--name", "hc2", "healthy:1", "sleep", "100"]));
+    assert_eq!(code, 0, "{err}");
+    berth_e2e::wait_for("healthy", || {
+        berth_testkit::run(d.docker().args(["inspect", "--format", "{{.State.Health.Status}}", "hc2"])).1.trim() == "healthy"
+    });
+}
+
+#[test]
+fn attach_to_a_running_container_and_detach() {
+    requires_root!();
+    scenarios::attach_to_a_running_container_and_detach(Cli::Docker);
+}

@@ -476,7 +476,9 @@ pub async fn attach(c: &Client, a: AttachArgs) -> anyhow::Result<()> {
         s.abort();
     }
     if end == PumpEnd::Detached {
-        return Ok(());
+        // As docker attach: the escape sequence ends the command with this error (run -it
+        // detaches silently).
+        return Err(StatusError::with(1, "read escape sequence").into());
     }
     let exit = waiter.exit().await.api()?;
     if exit.status_code != 0 {
