@@ -2,7 +2,6 @@
 //! read-only paths. Runs in the init, inside its new mount namespace.
 
 use std::collections::VecDeque;
-use std::ffi::CString;
 use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
 
@@ -297,7 +296,7 @@ pub(crate) fn bind_console(replica: &str) -> Result<(), Error> {
 
 fn pivot_root(rootfs: &Path) -> Result<(), Error> {
     let c = cpath(rootfs)?;
-    let dot = CString::new(".").expect("static string");
+    let dot = c".";
     // SAFETY: plain syscalls on valid C strings; the pivot_root(".", ".") trick stacks the old
     // root under the new one, then detaches it.
     unsafe {
@@ -307,8 +306,7 @@ fn pivot_root(rootfs: &Path) -> Result<(), Error> {
             || "pivot_root".into(),
         )?;
         check(libc::umount2(dot.as_ptr(), libc::MNT_DETACH), || "detach old root".into())?;
-        let root = CString::new("/").expect("static string");
-        check(libc::chdir(root.as_ptr()), || "chdir /".into())?;
+        check(libc::chdir(c"/".as_ptr()), || "chdir /".into())?;
     }
     Ok(())
 }
