@@ -271,9 +271,19 @@ impl Engine {
                 return Err(self.start_failed(c, msg));
             }
         }
-        let mut conn = Conn::connect(&socket).await.map_err(|e| Error::internal(format!("connect to monitor: {e}")))?;
+        // A process started at once may already have exited, and its monitor gone with its
+        // socket: its exit file says how it ended.
+        let conn = match Conn::connect(&socket).await {
+            Ok(c) => Some(c),
+            Err(_) if word == "started" && exit_file.exists() => None,
+            Err(e) => return Err(Error::internal(format!("connect to monitor: {e}"))),
+        };
         let pid: i64 = rest.trim().parse().unwrap_or(0);
+        let mut conn = conn;
         if word == "ready" {
+            let Some(conn) = conn.as_mut() else {
+                return Err(Error::internal("monitor went away before start"));
+            };
             for p in pending {
                 let _ = containers::connect_attach(&socket, &p.opts, p.out, p.stdin, p.detach).await;
             }
@@ -305,8 +315,16 @@ impl Engine {
         let rec = c.record();
         self.emit_container("start", &rec, &[]);
         tracing::debug!(id = %rec.id, spec = ?t_spec, monitor = ?t_monitor, started = ?t_started, total = ?t0.elapsed(), "container started");
-        self.watch(c.clone(), conn);
-        crate::health::spawn(self.clone(), c.clone());
+        match conn {
+            Some(conn) => {
+                self.watch(c.clone(), conn);
+                crate::health::spawn(self.clone(), c.clone());
+            }
+            None => {
+                let (engine, c) = (self.clone(), c.clone());
+                tokio::spawn(async move { engine.on_exit(c, None).await });
+            }
+        }
         Ok(())
     }
 
@@ -360,8 +378,14 @@ impl Engine {
     }
 
     /// The process of `c` exited (or its monitor vanished): record it, tell everyone, and
-    /// apply the restart policy or auto-removal.
-    async fn on_exit(self: &Arc<Self>, c: Arc<Container>, code: Option<i64>) {
+    /// apply the restart policy or auto-removal. Boxed: exit handling can restart, and a start
+    /// can lead to exit handling, so the future's type must not contain itself.
+    fn on_exit(self: &Arc<Self>, c: Arc<Container>, code: Option<i64>) -> futures_util::future::BoxFuture<'static, ()> {
+        let engine = self.clone();
+        async move { engine.handle_exit(c, code).await }.boxed()
+    }
+
+    async fn handle_exit(self: &Arc<Self>, c: Arc<Container>, code: Option<i64>) {
         let es = containers::read_exit_file(&self.cdir(&c.id).join("exit.json"));
         let code = code.or(es.as_ref().map(|e| e.exit_code as i64)).unwrap_or(137);
         let finished = es.as_ref().map(|e| e.finished_at.clone()).unwrap_or_else(containers::now_rfc3339);

@@ -216,3 +216,16 @@ fn attach_to_a_running_container_and_detach() {
     requires_root!();
     scenarios::attach_to_a_running_container_and_detach(Cli::Docker);
 }
+
+#[test]
+fn detached_containers_that_exit_at_once_are_recorded() {
+    requires_root!();
+    // The monitor may finish (and remove its socket) before berthd connects to it.
+    let e = berth_e2e::Env::new(Cli::Docker);
+    for i in 0..15 {
+        let name = format!("quick{i}");
+        e.ok(&["run", "-d", "--name", &name, "busybox", "sh", "-c", "exit 7"]);
+        assert_eq!(e.ok(&["wait", &name]).trim(), "7");
+        assert_eq!(e.inspect(&name, "{{.State.Status}} {{.State.ExitCode}}"), "exited 7");
+    }
+}
