@@ -259,20 +259,41 @@ pub mod scenarios {
 
     /// Scenario `events_report_the_lifecycle`.
     pub fn events_report_the_lifecycle(cli: Cli) {
+        use std::io::BufRead;
+        use std::sync::{Arc, Mutex};
         let e = Env::new(cli);
-        let since = e.ok(&["version", "--format", "{{.Server.Version}}"]);
-        let _ = since;
         let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let mut ev = e.cmd().args(["events", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}", "--filter", "container=evt"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        let mut ev = e
+            .cmd()
+            .args(["events", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}", "--filter", "type=container"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let seen = Arc::new(Mutex::new(String::new()));
+        let reader = {
+            let seen = seen.clone();
+            let out = ev.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                    seen.lock().unwrap().push_str(&(line + "\n"));
+                }
+            })
+        };
+        // A marker event shows the subscription is live before the real test begins.
+        wait_for("the events stream", || {
+            let _ = run(e.cmd().args(["rm", "-f", "evtmark"]));
+            e.ok(&["create", "--name", "evtmark", "busybox", "true"]);
+            seen.lock().unwrap().contains("container create evtmark")
+        });
         e.ok(&["run", "--name", "evt", "busybox", "true"]);
         e.ok(&["rm", "evt"]);
-        std::thread::sleep(Duration::from_millis(300));
+        wait_for("destroy event", || seen.lock().unwrap().contains("container destroy evt\n"));
         let _ = ev.kill();
-        let out = ev.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        let _ = ev.wait();
+        let _ = reader.join();
+        let text = seen.lock().unwrap().clone();
         for action in ["create", "attach", "start", "die", "destroy"] {
-            assert!(text.contains(&format!("container {action} evt")), "missing {action} in:\n{text}");
+            assert!(text.contains(&format!("container {action} evt\n")), "missing {action} in:\n{text}");
         }
         // The same, replayed from history with --since/--until.
         let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
