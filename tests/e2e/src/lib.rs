@@ -372,8 +372,16 @@ pub mod scenarios {
         e.ok(&["run", "-d", "--name", "survivor", "busybox", "sh", "-c", "echo before; sleep 2; echo during; sleep 1000"]);
         e.ok(&["run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; echo bye; exit 4"]);
         let pid = e.inspect("survivor", "{{.State.Pid}}");
+        let quitter_id = e.inspect("quitter", "{{.Id}}");
+        let survivor_log = e.inspect("survivor", "{{.LogPath}}");
         e.d.kill9();
-        std::thread::sleep(Duration::from_millis(2500));
+        // While berthd is down: the quitter exits (its monitor records it) and the survivor
+        // writes more output (its monitor logs it).
+        let exit_file = e.d.data_root().join("containers").join(&quitter_id).join("exit.json");
+        wait_for("the quitter's exit while berthd is down", || exit_file.exists());
+        wait_for("the survivor's output while berthd is down", || {
+            std::fs::read_to_string(&survivor_log).unwrap_or_default().contains("during")
+        });
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "container died with berthd");
         e.d.spawn(&[]);
         assert_eq!(e.inspect("survivor", "{{.State.Status}} {{.State.Pid}}"), format!("running {pid}"));
