@@ -120,7 +120,7 @@ impl Engine {
                 && any("status", &|x| x == rec.state.status)
                 && any("exited", &|x| rec.state.status == "exited" && x.parse::<i64>().ok() == Some(rec.state.exit_code))
                 && any("health", &|x| {
-                    let h = rec.state.health.as_ref().and_then(|h| h.status).and_then(|s| serde_json::to_value(s).ok()).and_then(|v| v.as_str().map(String::from)).unwrap_or_else(|| "none".into());
+                    let h = rec.state.health.as_ref().and_then(|h| h.status).map(|s| containers::wire_name(&s)).unwrap_or_else(|| "none".into());
                     x == h
                 })
                 && image_ids.as_ref().is_none_or(|ids| ids.contains(&rec.image_id))
@@ -244,7 +244,7 @@ impl Engine {
 
     /// (image id, container id, running) of every container, taken before calling into the
     /// image store (whose lock must not be held while we look at containers).
-    fn image_users(&self) -> Vec<(String, berth_image::ImageUser)> {
+    pub(crate) fn image_users(&self) -> Vec<(String, berth_image::ImageUser)> {
         self.all()
             .into_iter()
             .map(|c| {
@@ -254,7 +254,7 @@ impl Engine {
             .collect()
     }
 
-    fn image_in_use(users: &[(String, berth_image::ImageUser)], image_id: &str) -> Option<berth_image::ImageUser> {
+    pub(crate) fn image_in_use(users: &[(String, berth_image::ImageUser)], image_id: &str) -> Option<berth_image::ImageUser> {
         let mut found = users.iter().filter(|(i, _)| i == image_id).map(|(_, u)| u.clone());
         let first = found.next()?;
         if first.running {

@@ -127,6 +127,11 @@ impl Container {
     }
 }
 
+/// The wire string of a Docker API enum (`HealthStatusEnum::HEALTHY` -> `"healthy"`).
+pub(crate) fn wire_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
 /// A new random 64-hex id.
 pub(crate) fn new_id() -> String {
     let mut b = [0u8; 32];
@@ -187,7 +192,7 @@ pub(crate) fn status_text(st: &State) -> String {
         "running" | "paused" => {
             let mut s = format!("Up {}", human_duration(parse_rfc3339(&st.started_at)));
             if let Some(h) = st.health.as_ref().and_then(|h| h.status.as_ref()) {
-                let hs = serde_json::to_value(h).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                let hs = wire_name(h);
                 match hs.as_str() {
                     "starting" => s.push_str(" (health: starting)"),
                     "healthy" | "unhealthy" => s.push_str(&format!(" ({hs})")),

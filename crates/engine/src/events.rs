@@ -102,7 +102,7 @@ impl Events {
 }
 
 fn type_name(t: Option<&m::EventMessageTypeEnum>) -> String {
-    t.and_then(|t| serde_json::to_value(t).ok()).and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    t.map(crate::containers::wire_name).unwrap_or_default()
 }
 
 /// Docker's event filters: `type`, `event`, `container`, `image`, `label`; values of one key

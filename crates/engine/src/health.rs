@@ -96,7 +96,7 @@ pub(crate) fn spawn(engine: Arc<Engine>, c: Arc<Container>) {
             let changed = c.update(|r| r.state.health.as_mut().and_then(|h| record(h, res, retries, in_start)));
             let rec = c.record();
             if let Some(s) = changed {
-                let name = serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                let name = crate::containers::wire_name(&s);
                 engine.emit_container(&format!("health_status: {name}"), &rec, &[]);
             }
         }

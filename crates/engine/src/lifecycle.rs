@@ -234,7 +234,8 @@ impl Engine {
         let rootfs = cdir.join("rootfs");
         let runtime = rec.host_config.runtime.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| self.cfg.default_runtime.clone());
         let external = if runtime == crate::BUILTIN_RUNTIME { None } else { self.cfg.runtimes.get(&runtime).cloned() };
-        let spec = crate::specgen::build(self, &rec, &rootfs, &lower, self.cgroup_config(&id, &rec).map(|c| c.path).unwrap_or_default())?;
+        let cgroup = self.cgroup_config(&id, &rec);
+        let spec = crate::specgen::build(self, &rec, &rootfs, &lower, cgroup.as_ref().map(|c| c.path.clone()).unwrap_or_default())?;
         let spec_bytes = serde_json::to_vec(&spec).map_err(|e| Error::internal(format!("encode spec: {e}")))?;
         std::fs::write(cdir.join("config.json"), spec_bytes).map_err(|e| Error::internal(format!("write spec: {e}")))?;
         let pending: Vec<PendingAttach> = std::mem::take(&mut *c.pending.lock().unwrap_or_else(|p| p.into_inner()));
@@ -251,7 +252,7 @@ impl Engine {
             tty: rec.config.tty.unwrap_or(false),
             open_stdin: rec.config.open_stdin.unwrap_or(false),
             stdin_once: rec.config.stdin_once.unwrap_or(false),
-            cgroup: self.cgroup_config(&id, &rec),
+            cgroup,
             autostart: pending.is_empty(),
             runtime: external,
             runtime_root: Some(self.cfg.exec_root.join("runtimes")),
@@ -632,15 +633,8 @@ impl Engine {
         c.life.send_modify(|l| l.removed = true);
         self.emit_container("destroy", &rec, &[]);
         // An image removed with force while this container used it can go now.
-        let users: Vec<(String, berth_image::ImageUser)> = self
-            .all()
-            .into_iter()
-            .map(|c| {
-                let r = c.record();
-                (r.image_id.clone(), berth_image::ImageUser { container_id: r.id.clone(), running: r.state.running() })
-            })
-            .collect();
-        let _ = self.images.gc(&|id: &str| users.iter().find(|(i, _)| i == id).map(|(_, u)| u.clone()));
+        let users = self.image_users();
+        let _ = self.images.gc(&|id: &str| Engine::image_in_use(&users, id));
         Ok(())
     }
 
@@ -770,8 +764,7 @@ impl Engine {
             self.on_exit(c, None).await;
             return;
         }
-        let policy = rec.host_config.restart_policy.as_ref().and_then(|p| p.name);
-        let name = policy.and_then(|p| serde_json::to_value(p).ok()).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let (name, _) = policy_name(&rec.host_config);
         let wants = match name.as_str() {
             "always" => true,
             "unless-stopped" => !rec.manually_stopped,
@@ -799,7 +792,7 @@ impl Container {
 
 fn policy_name(hc: &m::HostConfig) -> (String, i64) {
     let p = hc.restart_policy.clone().unwrap_or_default();
-    let name = p.name.and_then(|n| serde_json::to_value(n).ok()).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let name = p.name.map(|n| containers::wire_name(&n)).unwrap_or_default();
     (name, p.maximum_retry_count.unwrap_or(0))
 }
 
