@@ -430,3 +430,28 @@ impl ImageBackend for Arc<Engine> {
         self.images.prune(filters, &|id| Engine::image_in_use(&users, id))
     }
 }
+
+#[async_trait]
+impl crate::service::NetworkBackend for Arc<Engine> {
+    async fn network_list(&self, filters: Filters) -> Result<Vec<m::NetworkInspect>> {
+        self.list_networks(filters)
+    }
+    async fn network_inspect(&self, id: &str, verbose: bool) -> Result<m::NetworkInspect> {
+        self.inspect_network(id, verbose)
+    }
+    async fn network_create(&self, req: m::NetworkCreateRequest) -> Result<m::NetworkCreateResponse> {
+        self.create_network(req).await
+    }
+    async fn network_remove(&self, id: &str) -> Result<()> {
+        self.remove_network(id).await
+    }
+    async fn network_connect(&self, id: &str, req: m::NetworkConnectRequest) -> Result<()> {
+        self.connect_network(id, req).await
+    }
+    async fn network_disconnect(&self, id: &str, req: m::NetworkDisconnectRequest) -> Result<()> {
+        self.disconnect_network(id, req).await
+    }
+    async fn network_prune(&self, filters: Filters) -> Result<m::NetworkPruneResponse> {
+        self.prune_networks(filters).await
+    }
+}

@@ -16,6 +16,7 @@ mod images;
 mod lifecycle;
 mod logs;
 mod monitor_client;
+mod network;
 pub mod service;
 mod specgen;
 mod system;

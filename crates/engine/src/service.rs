@@ -236,6 +236,26 @@ pub trait ImageBackend: Send + Sync {
     async fn image_prune(&self, filters: Filters) -> Result<m::ImagePruneResponse>;
 }
 
+/// Networks and the containers' endpoints on them.
+#[async_trait]
+pub trait NetworkBackend: Send + Sync {
+    /// `GET /networks` with filters `driver`, `id`, `label`, `name`, `scope`, `type`, `dangling`.
+    async fn network_list(&self, filters: Filters) -> Result<Vec<m::NetworkInspect>>;
+    /// `GET /networks/{id}`; `id` is a name, a full id or a unique id prefix.
+    async fn network_inspect(&self, id: &str, verbose: bool) -> Result<m::NetworkInspect>;
+    /// `POST /networks/create`; returns the new network's id (and a warning, if any).
+    async fn network_create(&self, req: m::NetworkCreateRequest) -> Result<m::NetworkCreateResponse>;
+    /// `DELETE /networks/{id}`. Conflict while a container is connected; predefined networks
+    /// (`bridge`, `host`, `none`) cannot be removed.
+    async fn network_remove(&self, id: &str) -> Result<()>;
+    /// `POST /networks/{id}/connect`.
+    async fn network_connect(&self, id: &str, req: m::NetworkConnectRequest) -> Result<()>;
+    /// `POST /networks/{id}/disconnect`.
+    async fn network_disconnect(&self, id: &str, req: m::NetworkDisconnectRequest) -> Result<()>;
+    /// `POST /networks/prune` with filters `until`, `label`.
+    async fn network_prune(&self, filters: Filters) -> Result<m::NetworkPruneResponse>;
+}
+
 /// Everything the server needs, as one object.
-pub trait Backend: SystemBackend + ContainerBackend + ExecBackend + ImageBackend {}
-impl<T: SystemBackend + ContainerBackend + ExecBackend + ImageBackend> Backend for T {}
+pub trait Backend: SystemBackend + ContainerBackend + ExecBackend + ImageBackend + NetworkBackend {}
+impl<T: SystemBackend + ContainerBackend + ExecBackend + ImageBackend + NetworkBackend> Backend for T {}
