@@ -26,6 +26,7 @@ use axum::Router;
 use berth_engine::service::Backend;
 use tower::ServiceExt;
 
+mod compat;
 mod error;
 mod params;
 mod routes;

@@ -61,6 +61,18 @@ impl Params {
         self.get(key).is_some_and(truthy)
     }
 
+    /// A boolean parsed as Go's `strconv.ParseBool` (`1`, `t`, `true`, `0`, `f`, `false`, ...
+    /// in Go's spellings); absent or empty is false, anything else a 400. For the parameters
+    /// Docker parses strictly, such as `verbose` of network inspect.
+    pub(crate) fn strict_bool(&self, key: &str) -> Result<bool, ApiError> {
+        match self.get(key) {
+            None | Some("") => Ok(false),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
+            Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
+            Some(v) => Err(ApiError::invalid(format!("invalid value for {key}: {v}"))),
+        }
+    }
+
     /// Parse `key` as a number (or anything `FromStr`); absent or empty is `None`.
     pub(crate) fn parse<T>(&self, key: &str) -> Result<Option<T>, ApiError>
     where
@@ -254,6 +266,36 @@ mod tests {
             assert_eq!(Params::from_pairs(&[("all", v)]).bool("all"), want, "value {v:?}");
         }
         assert!(!Params::default().bool("all"));
+    }
+
+    #[test]
+    fn strict_booleans_follow_go() {
+        let cases: &[(Option<&str>, Option<bool>)] = &[
+            (None, Some(false)),
+            (Some(""), Some(false)),
+            (Some("1"), Some(true)),
+            (Some("t"), Some(true)),
+            (Some("True"), Some(true)),
+            (Some("TRUE"), Some(true)),
+            (Some("0"), Some(false)),
+            (Some("F"), Some(false)),
+            (Some("false"), Some(false)),
+            (Some("yes"), None),
+            (Some("tRuE"), None),
+            (Some(" 1"), None),
+        ];
+        for (raw, want) in cases {
+            let p = match raw {
+                Some(v) => Params::from_pairs(&[("verbose", v)]),
+                None => Params::default(),
+            };
+            let got = p.strict_bool("verbose");
+            assert_eq!(got.as_ref().ok().copied(), *want, "value {raw:?}");
+            if let Err(e) = got {
+                assert_eq!(e.status, StatusCode::BAD_REQUEST);
+                assert_eq!(e.message, format!("invalid value for verbose: {}", raw.unwrap()));
+            }
+        }
     }
 
     #[test]

@@ -10,9 +10,11 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use berth_api::models as m;
 use berth_engine::service::{AttachOptions, ContainerListOptions, LogsOptions, WaitCondition};
+use berth_errdefs::Kind;
 use bytes::Bytes;
 
 use super::Shared;
+use crate::compat::{add_legacy_network_settings, LEGACY_NETWORK_SETTINGS_UNTIL};
 use crate::error::ApiError;
 use crate::params::{empty, json, json_body, json_line, Id, Params};
 use crate::stream::{chunk_body, hijack, stream_content_type};
@@ -69,8 +71,23 @@ async fn list(State(b): State<Shared>, p: Params) -> Result<Response, ApiError> 
     Ok(json(StatusCode::OK, &b.list(opts).await?))
 }
 
-async fn inspect(State(b): State<Shared>, Id(id): Id, p: Params) -> Result<Response, ApiError> {
-    Ok(json(StatusCode::OK, &b.inspect(&id, p.bool("size")).await?))
+/// Before API 1.52 `NetworkSettings` also carries the deprecated top-level fields (see
+/// [`add_legacy_network_settings`]).
+async fn inspect(
+    State(b): State<Shared>,
+    v: ApiVersion,
+    Id(id): Id,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let resp = b.inspect(&id, p.bool("size")).await?;
+    if v.at_least(LEGACY_NETWORK_SETTINGS_UNTIL) {
+        return Ok(json(StatusCode::OK, &resp));
+    }
+    let mut value = serde_json::to_value(&resp).map_err(|e| {
+        ApiError::new(Kind::Internal, format!("cannot encode container {id}: {e}"))
+    })?;
+    add_legacy_network_settings(&mut value);
+    Ok(json(StatusCode::OK, &value))
 }
 
 async fn start(State(b): State<Shared>, Id(id): Id) -> Result<Response, ApiError> {

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 pub(crate) mod containers;
 pub(crate) mod exec;
 pub(crate) mod images;
+pub(crate) mod networks;
 pub(crate) mod system;
 
 /// The state every handler gets.
@@ -23,6 +24,7 @@ pub(crate) fn api(backend: Shared) -> Router {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(networks::routes())
         .route_layer(axum::middleware::from_fn(crate::version::check_version))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)

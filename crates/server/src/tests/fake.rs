@@ -46,6 +46,40 @@ pub(crate) struct Recorded {
     pub(crate) exec_stdin: bool,
     /// Sessions the server dropped while they were still going.
     pub(crate) detached: Vec<String>,
+    /// Networks, in creation order.
+    pub(crate) networks: Vec<m::NetworkInspect>,
+    pub(crate) network_verbose: Option<bool>,
+    pub(crate) network_created: Option<m::NetworkCreateRequest>,
+    pub(crate) connected: Option<(String, m::NetworkConnectRequest)>,
+    pub(crate) disconnected: Option<(String, m::NetworkDisconnectRequest)>,
+}
+
+/// The predefined networks of the fake: name and id.
+pub(crate) const PREDEFINED: [(&str, &str); 3] =
+    [("bridge", "bridgeid0001"), ("host", "hostid0002"), ("none", "noneid0003")];
+
+fn fake_network(name: &str, id: &str, driver: &str) -> m::NetworkInspect {
+    m::NetworkInspect {
+        name: Some(name.into()),
+        id: Some(id.into()),
+        scope: Some("local".into()),
+        driver: Some(driver.into()),
+        containers: Some(Default::default()),
+        ..Default::default()
+    }
+}
+
+/// The endpoint settings of container `up` on the default bridge.
+pub(crate) fn up_on_bridge() -> m::EndpointSettings {
+    m::EndpointSettings {
+        network_id: Some("bridgeid0001".into()),
+        endpoint_id: Some("ep-up".into()),
+        gateway: Some("172.17.0.1".into()),
+        ip_address: Some("172.17.0.2".into()),
+        ip_prefix_len: Some(16),
+        mac_address: Some("02:42:ac:11:00:02".into()),
+        ..Default::default()
+    }
 }
 
 #[derive(Clone, Default)]
@@ -73,8 +107,53 @@ impl Fake {
                 );
             }
             r.images.push("localhost:5000/foo/bar:tag".into());
+            for (name, id) in PREDEFINED {
+                let driver = if name == "bridge" { "bridge" } else { name };
+                r.networks.push(fake_network(name, id, driver));
+            }
+            // `up` is on the user network `front`.
+            let mut front = fake_network("front", "frontid0004", "bridge");
+            let ep = m::EndpointResource {
+                name: Some("up".into()),
+                ipv4_address: Some("172.18.0.2/16".into()),
+                ..Default::default()
+            };
+            front.containers = Some([("id2".to_string(), ep)].into_iter().collect());
+            r.networks.push(front);
         }
         fake
+    }
+
+    /// Docker's lookup: full id, then exact name, then unique id prefix.
+    fn network(&self, term: &str) -> Result<m::NetworkInspect> {
+        self.with(|r| {
+            let id_of = |n: &m::NetworkInspect| n.id.clone().unwrap_or_default();
+            if let Some(n) = r.networks.iter().find(|n| id_of(n) == term) {
+                return Ok(n.clone());
+            }
+            if let Some(n) = r.networks.iter().find(|n| n.name.as_deref() == Some(term)) {
+                return Ok(n.clone());
+            }
+            let by_prefix: Vec<_> =
+                r.networks.iter().filter(|n| id_of(n).starts_with(term)).collect();
+            match by_prefix.as_slice() {
+                [n] => Ok((*n).clone()),
+                [] => Err(Error::not_found(format!("network {term} not found"))),
+                many => Err(Error::invalid(format!(
+                    "network {term} is ambiguous ({} matches found based on ID prefix)",
+                    many.len()
+                ))),
+            }
+        })
+    }
+
+    /// Apply `f` to the stored network with id `id`.
+    fn update_network(&self, id: &Option<String>, f: impl FnOnce(&mut m::NetworkInspect)) {
+        self.with(|r| {
+            if let Some(n) = r.networks.iter_mut().find(|n| &n.id == id) {
+                f(n)
+            }
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Recorded) -> T) -> T {
@@ -227,9 +306,31 @@ impl ContainerBackend for Fake {
     }
     async fn inspect(&self, id: &str, _size: bool) -> Result<m::ContainerInspectResponse> {
         let c = self.lookup(id)?;
+        // `up` is on the default bridge and on `front`; the others have no network settings.
+        let network_settings = (c.id == "id2").then(|| m::NetworkSettings {
+            sandbox_id: Some("sandbox-up".into()),
+            sandbox_key: Some("/run/berth/netns/id2".into()),
+            ports: Some(Default::default()),
+            networks: Some(
+                [
+                    ("bridge".to_string(), up_on_bridge()),
+                    (
+                        "front".to_string(),
+                        m::EndpointSettings {
+                            network_id: Some("frontid0004".into()),
+                            ip_address: Some("172.18.0.2".into()),
+                            ..Default::default()
+                        },
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+        });
         Ok(m::ContainerInspectResponse {
             id: Some(c.id),
             config: Some(m::ContainerConfig { tty: Some(c.tty), ..Default::default() }),
+            network_settings,
             ..Default::default()
         })
     }
@@ -401,5 +502,99 @@ impl ImageBackend for Fake {
     async fn image_prune(&self, filters: Filters) -> Result<m::ImagePruneResponse> {
         self.with(|r| r.filters = Some(filters));
         Ok(Default::default())
+    }
+}
+
+#[async_trait]
+impl NetworkBackend for Fake {
+    async fn network_list(&self, filters: Filters) -> Result<Vec<m::NetworkInspect>> {
+        self.with(|r| {
+            r.filters = Some(filters);
+            Ok(r.networks.clone())
+        })
+    }
+    async fn network_inspect(&self, id: &str, verbose: bool) -> Result<m::NetworkInspect> {
+        let n = self.network(id)?;
+        self.with(|r| r.network_verbose = Some(verbose));
+        Ok(n)
+    }
+    async fn network_create(
+        &self,
+        req: m::NetworkCreateRequest,
+    ) -> Result<m::NetworkCreateResponse> {
+        let name = req.name.clone();
+        if PREDEFINED.iter().any(|(n, _)| *n == name) {
+            return Err(Error::new(
+                berth_errdefs::Kind::PermissionDenied,
+                format!("operation is not permitted on predefined {name} network"),
+            ));
+        }
+        if self.network(&name).is_ok_and(|n| n.name.as_deref() == Some(name.as_str())) {
+            return Err(Error::conflict(format!("network with name {name} already exists")));
+        }
+        let id = format!("net-{name}");
+        let driver = req.driver.clone().unwrap_or_else(|| "bridge".into());
+        self.with(|r| {
+            r.networks.push(fake_network(&name, &id, &driver));
+            r.network_created = Some(req);
+        });
+        Ok(m::NetworkCreateResponse { id, warning: String::new() })
+    }
+    async fn network_remove(&self, id: &str) -> Result<()> {
+        let n = self.network(id)?;
+        let name = n.name.clone().unwrap_or_default();
+        if PREDEFINED.iter().any(|(p, _)| *p == name) {
+            return Err(Error::new(
+                berth_errdefs::Kind::PermissionDenied,
+                format!("{name} is a pre-defined network and cannot be removed"),
+            ));
+        }
+        if n.containers.as_ref().is_some_and(|c| !c.is_empty()) {
+            return Err(Error::conflict(format!(
+                "error while removing network: network {name} id {} has active endpoints",
+                n.id.clone().unwrap_or_default()
+            )));
+        }
+        self.with(|r| r.networks.retain(|x| x.id != n.id));
+        Ok(())
+    }
+    async fn network_connect(&self, id: &str, req: m::NetworkConnectRequest) -> Result<()> {
+        let n = self.network(id)?;
+        let c = self.lookup(&req.container)?;
+        self.update_network(&n.id, |n| {
+            let ep = m::EndpointResource { name: Some(req.container.clone()), ..Default::default() };
+            n.containers.get_or_insert_with(Default::default).insert(c.id, ep);
+        });
+        self.with(|r| r.connected = Some((id.into(), req)));
+        Ok(())
+    }
+    async fn network_disconnect(
+        &self,
+        id: &str,
+        req: m::NetworkDisconnectRequest,
+    ) -> Result<()> {
+        let n = self.network(id)?;
+        let c = self.lookup(&req.container)?;
+        self.update_network(&n.id, |n| {
+            if let Some(eps) = n.containers.as_mut() {
+                eps.remove(&c.id);
+            }
+        });
+        self.with(|r| r.disconnected = Some((id.into(), req)));
+        Ok(())
+    }
+    /// Removes user networks without endpoints; reports nothing (`None`) when none went.
+    async fn network_prune(&self, filters: Filters) -> Result<m::NetworkPruneResponse> {
+        self.with(|r| {
+            r.filters = Some(filters);
+            let unused = |n: &m::NetworkInspect| {
+                !PREDEFINED.iter().any(|(p, _)| n.name.as_deref() == Some(*p))
+                    && n.containers.as_ref().is_none_or(|c| c.is_empty())
+            };
+            let deleted: Vec<String> =
+                r.networks.iter().filter(|n| unused(n)).filter_map(|n| n.name.clone()).collect();
+            r.networks.retain(|n| !unused(n));
+            Ok(m::NetworkPruneResponse { networks_deleted: (!deleted.is_empty()).then_some(deleted) })
+        })
     }
 }
