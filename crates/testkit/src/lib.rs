@@ -210,7 +210,7 @@ impl Drop for Daemon {
         // Remove every container through the API so monitors, cgroups and files go away.
         let _ = Command::new("sh")
             .arg("-c")
-            .arg("ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids")
+            .arg("ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids; docker network prune -f")
             .env("DOCKER_HOST", self.host())
             .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
             .stdout(Stdio::null())
@@ -229,9 +229,21 @@ impl Drop for Daemon {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // Whatever networking the daemon made on the host: devices and the firewall table carry
+        // a hash of its data root; pinned namespaces live under its exec root.
+        let parent = cgroup_parent_for(&self.data_root().display().to_string());
+        let hash6 = parent.trim_start_matches("berth-").chars().take(6).collect::<String>();
+        if hash6.len() == 6 {
+            let script = format!(
+                "for l in $(ip -o link show | awk -F': ' '{{print $2}}' | cut -d@ -f1 | grep -E '^(b{hash6}-|v{hash6}|p{hash6})'); do ip link del \"$l\" 2>/dev/null; done; \
+                 nft delete table ip berth-{hash6} 2>/dev/null; nft delete table ip6 berth-{hash6} 2>/dev/null; \
+                 for n in {exec}/netns/*; do [ -e \"$n\" ] && umount -l \"$n\" 2>/dev/null; done; true",
+                exec = self.dir.path().join("exec").display()
+            );
+            let _ = Command::new("sh").arg("-c").arg(script).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
         // The daemon's cgroup parent, in every hierarchy (monitors remove their leaves as
         // their containers exit; give the last ones a moment).
-        let parent = cgroup_parent_for(&self.data_root().display().to_string());
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
             let mut left = false;
