@@ -469,16 +469,16 @@ fn user_network_dns_aliases_and_isolation() {
     let n2 = unique("n2-");
     t.ok(&["network", "create", &n1]);
     t.ok(&["network", "create", &n2]);
-    t.web("a", &["--network", &n1, "--network-alias", "web"], "hi-a");
-    t.web("b", &["--network", &n1], "hi-b");
-    t.wait_wget("b", "http://a/", "hi-a");
-    t.wait_wget("b", "http://web/", "hi-a");
-    t.wait_wget("a", "http://b/", "hi-b");
-    let a_ip = t.ip_on("a", &n1);
-    let b_ip = t.ip_on("b", &n1);
-    let (code, out, err) = t.docker(&["exec", "b", "nslookup", "a"]);
-    assert_eq!(code, 0, "nslookup a from b: {out}{err}");
-    assert!(out.contains(&a_ip), "nslookup a should answer {a_ip}: {out}");
+    t.web("alpha", &["--network", &n1, "--network-alias", "web"], "hi-a");
+    t.web("beta", &["--network", &n1], "hi-b");
+    t.wait_wget("beta", "http://alpha/", "hi-a");
+    t.wait_wget("beta", "http://web/", "hi-a");
+    t.wait_wget("alpha", "http://beta/", "hi-b");
+    let a_ip = t.ip_on("alpha", &n1);
+    let b_ip = t.ip_on("beta", &n1);
+    let (code, out, err) = t.docker(&["exec", "beta", "nslookup", "alpha"]);
+    assert_eq!(code, 0, "nslookup alpha from beta: {out}{err}");
+    assert!(out.contains(&a_ip), "nslookup alpha should answer {a_ip}: {out}");
 
     // The network's inspect lists both containers with addresses in its subnet.
     let subnet = t.subnet(&n1);
@@ -488,21 +488,21 @@ fn user_network_dns_aliases_and_isolation() {
         let (name, addr) = l.split_once(' ').unwrap_or((l, ""));
         seen.insert(name.to_string(), addr.to_string());
     }
-    assert_eq!(seen.keys().cloned().collect::<Vec<_>>(), vec!["a".to_string(), "b".to_string()], "{listed}");
-    for (name, ip) in [("a", &a_ip), ("b", &b_ip)] {
+    assert_eq!(seen.keys().cloned().collect::<Vec<_>>(), vec!["alpha".to_string(), "beta".to_string()], "{listed}");
+    for (name, ip) in [("alpha", &a_ip), ("beta", &b_ip)] {
         let addr = &seen[name];
         assert!(addr.starts_with(&format!("{ip}/")), "{name}: {addr} vs {ip}");
         assert!(in_subnet(ip, &subnet), "{name}'s {ip} is outside {subnet}");
     }
 
     // Another network: no name resolution, no route through.
-    t.ok(&["run", "-d", "--name", "c", "--network", &n2, "busybox", "sleep", "1000"]);
-    let (_, out, err) = t.docker(&["exec", "c", "nslookup", "a"]);
-    assert!(!out.contains(&a_ip), "c (on {n2}) resolved a to {a_ip}: {out}{err}");
-    let (code, out, err) = t.docker(&["exec", "c", "wget", "-qO-", "-T", "2", "http://a/"]);
-    assert_ne!(code, 0, "c reached http://a/ by name across networks: {out}{err}");
-    let (code, out, err) = t.docker(&["exec", "c", "wget", "-qO-", "-T", "2", &format!("http://{a_ip}/")]);
-    assert_ne!(code, 0, "c reached a's {a_ip} across networks (no isolation): {out}{err}");
+    t.ok(&["run", "-d", "--name", "gamma", "--network", &n2, "busybox", "sleep", "1000"]);
+    let (_, out, err) = t.docker(&["exec", "gamma", "nslookup", "alpha"]);
+    assert!(!out.contains(&a_ip), "gamma (on {n2}) resolved alpha to {a_ip}: {out}{err}");
+    let (code, out, err) = t.docker(&["exec", "gamma", "wget", "-qO-", "-T", "2", "http://alpha/"]);
+    assert_ne!(code, 0, "gamma reached http://alpha/ by name across networks: {out}{err}");
+    let (code, out, err) = t.docker(&["exec", "gamma", "wget", "-qO-", "-T", "2", &format!("http://{a_ip}/")]);
+    assert_ne!(code, 0, "gamma reached alpha's {a_ip} across networks (no isolation): {out}{err}");
 }
 
 /// Published ports: a loopback-only random port, 0.0.0.0 on a chosen port (loopback and the
@@ -616,27 +616,27 @@ fn connect_and_disconnect_a_running_container() {
     let n = unique("cn-");
     t.ok(&["network", "create", &n]);
     let subnet = t.subnet(&n);
-    t.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "1000"]);
+    t.ok(&["run", "-d", "--name", "mover", "busybox", "sleep", "1000"]);
     t.ok(&["run", "-d", "--name", "other", "--network", &n, "busybox", "sleep", "1000"]);
-    let before = t.container_addrs("c");
+    let before = t.container_addrs("mover");
     assert!(before.iter().any(|(i, _, _)| i == "eth0"), "{before:?}");
     assert!(!before.iter().any(|(_, ip, _)| in_subnet(ip, &subnet)), "{before:?}");
 
-    t.ok(&["network", "connect", &n, "c"]);
-    let after = t.container_addrs("c");
-    let (ifname, ip, _) = after.iter().find(|(_, ip, _)| in_subnet(ip, &subnet)).cloned().unwrap_or_else(|| panic!("no address from {subnet} in c after connect: {after:?}"));
+    t.ok(&["network", "connect", &n, "mover"]);
+    let after = t.container_addrs("mover");
+    let (ifname, ip, _) = after.iter().find(|(_, ip, _)| in_subnet(ip, &subnet)).cloned().unwrap_or_else(|| panic!("no address from {subnet} in mover after connect: {after:?}"));
     assert_ne!(ifname, "eth0", "{after:?}");
     assert!(after.iter().any(|(i, _, _)| i == "eth0"), "eth0 is gone after connect: {after:?}");
-    assert_eq!(t.ip_on("c", &n), ip);
+    assert_eq!(t.ip_on("mover", &n), ip);
     let (code, out, err) = t.docker(&["exec", "other", "ping", "-c1", "-W2", &ip]);
-    assert_eq!(code, 0, "other (on {n}) cannot ping c's {ip}: {out}{err}");
+    assert_eq!(code, 0, "other (on {n}) cannot ping mover's {ip}: {out}{err}");
 
-    t.ok(&["network", "disconnect", &n, "c"]);
-    let gone = t.container_addrs("c");
-    assert!(!gone.iter().any(|(_, a, _)| in_subnet(a, &subnet)), "{subnet} address still in c: {gone:?}");
-    let (code, out, _) = t.docker(&["exec", "c", "ip", "link", "show", &ifname]);
-    assert_ne!(code, 0, "{ifname} still exists in c after disconnect: {out}");
-    let nets = t.inspect("c", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}");
+    t.ok(&["network", "disconnect", &n, "mover"]);
+    let gone = t.container_addrs("mover");
+    assert!(!gone.iter().any(|(_, a, _)| in_subnet(a, &subnet)), "{subnet} address still in mover: {gone:?}");
+    let (code, out, _) = t.docker(&["exec", "mover", "ip", "link", "show", &ifname]);
+    assert_ne!(code, 0, "{ifname} still exists in mover after disconnect: {out}");
+    let nets = t.inspect("mover", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}");
     assert_eq!(nets, "bridge");
 }
 
@@ -667,20 +667,20 @@ fn static_ip_on_a_user_subnet() {
     assert!(line_with(&err, &["user specified IP address is supported on user defined networks only"]), "--ip on the default bridge: {err}");
 }
 
-/// --network container:a shares a's namespace: same addresses, and a's server on loopback.
+/// --network container:X shares X's namespace: same addresses, and its server on loopback.
 #[test]
 fn container_network_mode_shares_the_namespace() {
     requires_root!();
     let t = Net::new();
-    t.web("a", &[], "hi-shared");
-    t.wait_wget("a", "http://127.0.0.1:80/", "hi-shared");
-    let mine = t.ok(&["exec", "a", "ip", "-o", "-4", "addr"]);
-    let (code, theirs, err) = t.docker(&["run", "--rm", "--network", "container:a", "busybox", "ip", "-o", "-4", "addr"]);
+    t.web("shared", &[], "hi-shared");
+    t.wait_wget("shared", "http://127.0.0.1:80/", "hi-shared");
+    let mine = t.ok(&["exec", "shared", "ip", "-o", "-4", "addr"]);
+    let (code, theirs, err) = t.docker(&["run", "--rm", "--network", "container:shared", "busybox", "ip", "-o", "-4", "addr"]);
     assert_eq!(code, 0, "{err}");
     let norm = |s: &str| s.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>();
     assert_eq!(norm(&theirs), norm(&mine));
     assert!(parse_addrs(&mine).iter().any(|(i, _, _)| i == "eth0"), "{mine}");
-    let (code, out, err) = t.docker(&["run", "--rm", "--network", "container:a", "busybox", "wget", "-qO-", "-T", "2", "http://127.0.0.1:80/"]);
+    let (code, out, err) = t.docker(&["run", "--rm", "--network", "container:shared", "busybox", "wget", "-qO-", "-T", "2", "http://127.0.0.1:80/"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out.trim(), "hi-shared");
 }
