@@ -663,7 +663,7 @@ fn static_ip_on_a_user_subnet() {
     assert_eq!(running.trim(), "s1", "only s1 runs");
     assert_eq!(t.ip_on("s1", &n), ip);
 
-    let err = t.fails(&["run", "--rm", "--ip", "172.17.0.99", "busybox", "true"]);
+    let err = t.fails(&["run", "--rm", "--network", "bridge", "--ip", "172.17.0.99", "busybox", "true"]);
     assert!(line_with(&err, &["user specified IP address is supported on user defined networks only"]), "--ip on the default bridge: {err}");
 }
 
