@@ -37,6 +37,21 @@ struct Args {
     /// The berth-shim binary (default: next to berthd).
     #[arg(long = "shim", env = "BERTH_SHIM")]
     shim: Option<PathBuf>,
+    /// Manage NAT and filtering rules (nftables); `--iptables=false` leaves the host's alone.
+    #[arg(long = "iptables", num_args = 0..=1, default_missing_value = "true")]
+    iptables: Option<bool>,
+    /// The default bridge's address and prefix, e.g. 172.30.0.1/16.
+    #[arg(long = "bip")]
+    bip: Option<String>,
+    /// The default bridge's device name.
+    #[arg(long = "bridge", short = 'b')]
+    bridge: Option<String>,
+    /// MTU of bridges and container interfaces.
+    #[arg(long = "mtu")]
+    mtu: Option<u32>,
+    /// An address pool for new networks: base=CIDR,size=PREFIXLEN (repeatable).
+    #[arg(long = "default-address-pool")]
+    default_address_pool: Vec<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -50,6 +65,27 @@ struct FileConfig {
     runtimes: BTreeMap<String, RuntimeEntry>,
     log_opts: HashMap<String, String>,
     log_driver: Option<String>,
+    iptables: Option<bool>,
+    bip: Option<String>,
+    bridge: Option<String>,
+    mtu: Option<u32>,
+    default_address_pools: Vec<berth_network::ipam::Pool>,
+}
+
+/// `base=10.10.0.0/16,size=24` as dockerd's `--default-address-pool`.
+fn parse_pool(s: &str) -> Result<berth_network::ipam::Pool> {
+    let (mut base, mut size) = (None, None);
+    for kv in s.split(',') {
+        match kv.split_once('=') {
+            Some(("base", v)) => base = Some(v.parse().with_context(|| format!("--default-address-pool {s:?}: invalid base {v:?}"))?),
+            Some(("size", v)) => size = Some(v.parse().with_context(|| format!("--default-address-pool {s:?}: invalid size {v:?}"))?),
+            _ => bail!("--default-address-pool {s:?}: expected base=CIDR,size=N"),
+        }
+    }
+    match (base, size) {
+        (Some(base), Some(size)) => Ok(berth_network::ipam::Pool { base, size }),
+        _ => bail!("--default-address-pool {s:?}: expected base=CIDR,size=N"),
+    }
 }
 
 #[derive(Deserialize, Debug)]
@@ -129,6 +165,17 @@ async fn run(args: Args) -> Result<()> {
         bail!("default runtime {default_runtime} is not registered");
     }
     raise_nofile();
+    let mut pools = file.default_address_pools;
+    for p in &args.default_address_pool {
+        pools.push(parse_pool(p)?);
+    }
+    let network = berth_engine::NetworkConfig {
+        firewall: args.iptables.or(file.iptables).unwrap_or(true),
+        bridge: args.bridge.or(file.bridge),
+        bip: args.bip.or(file.bip),
+        pools,
+        mtu: args.mtu.or(file.mtu),
+    };
     let cfg = berth_engine::Config {
         data_root: data_root.clone(),
         exec_root,
@@ -137,6 +184,7 @@ async fn run(args: Args) -> Result<()> {
         default_runtime,
         log_opts: file.log_opts,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        network,
     };
     let engine = berth_engine::Engine::open(cfg).await.map_err(|e| anyhow::anyhow!("open engine: {e}"))?;
     let backend: Arc<dyn berth_engine::service::Backend> = Arc::new(engine.clone());

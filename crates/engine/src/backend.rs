@@ -47,9 +47,8 @@ impl Engine {
     fn summary(&self, c: &Container, size: bool) -> m::ContainerSummary {
         let rec = c.record();
         let command = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect::<Vec<_>>().join(" ");
-        let network = rec.host_config.network_mode.clone().filter(|n| !n.is_empty() && n != "default").unwrap_or_else(|| "none".into());
-        let mut networks = HashMap::new();
-        networks.insert(network.clone(), m::EndpointSettings::default());
+        let network = crate::sandbox::primary_network(&rec.host_config);
+        let networks = self.network_settings(&rec).networks.unwrap_or_default();
         let (size_rw, size_root) = if size {
             let rw = dir_size(&containers::container_dir(&self.cfg.data_root, &rec.id).join("upper"));
             (Some(rw), Some(rw + self.images.size_of(&rec.image_id)))
@@ -67,7 +66,7 @@ impl Engine {
             image_id: Some(rec.image_id.clone()),
             command: Some(command),
             created: Some(parse_rfc3339(&rec.created) as i64),
-            ports: Some(Vec::new()),
+            ports: Some(self.port_summaries(&rec)),
             size_rw,
             size_root_fs: size_root,
             labels: Some(rec.config.labels.clone().unwrap_or_default()),
@@ -161,9 +160,6 @@ impl Engine {
         gd.insert("UpperDir".to_string(), cdir.join("upper").display().to_string());
         gd.insert("WorkDir".to_string(), cdir.join("work").display().to_string());
         gd.insert("MergedDir".to_string(), cdir.join("rootfs").display().to_string());
-        let network = rec.host_config.network_mode.clone().filter(|n| !n.is_empty() && n != "default").unwrap_or_else(|| "none".into());
-        let mut networks = HashMap::new();
-        networks.insert(network, m::EndpointSettings::default());
         let (size_rw, size_root) = if size {
             let rw = dir_size(&cdir.join("upper"));
             (Some(rw), Some(rw + self.images.size_of(&rec.image_id)))
@@ -172,7 +168,7 @@ impl Engine {
         };
         let mut hc = rec.host_config.clone();
         if hc.network_mode.as_deref().is_none_or(|n| n.is_empty()) {
-            hc.network_mode = Some("default".into());
+            hc.network_mode = Some("bridge".into());
         }
         if hc.log_config.is_none() {
             hc.log_config = Some(m::HostConfigLogConfig { typ: Some("json-file".into()), config: Some(HashMap::new()) });
@@ -202,7 +198,7 @@ impl Engine {
             size_root_fs: size_root,
             mounts: Some(Vec::new()),
             config: Some(rec.config.clone()),
-            network_settings: Some(m::NetworkSettings { networks: Some(networks), ..Default::default() }),
+            network_settings: Some(self.network_settings(&rec)),
             ..Default::default()
         })
     }

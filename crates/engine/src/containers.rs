@@ -48,6 +48,10 @@ pub(crate) struct Record {
     pub args: Vec<String>,
     #[serde(default)]
     pub exec_ids: Vec<String>,
+    /// The networks the container is connected to, by network name, with what was asked for
+    /// each endpoint (static addresses, aliases). What it got lives in its sandbox.
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, m::EndpointSettings>,
 }
 
 /// The container's state as Docker reports it.

@@ -16,7 +16,8 @@ mod images;
 mod lifecycle;
 mod logs;
 mod monitor_client;
-mod network;
+mod networks;
+mod sandbox;
 pub mod service;
 mod specgen;
 mod system;
@@ -50,6 +51,30 @@ pub struct Config {
     pub log_opts: HashMap<String, String>,
     /// The daemon's version string.
     pub version: String,
+    /// Networking: the default bridge, address pools, firewall switch.
+    pub network: NetworkConfig,
+}
+
+/// How berthd sets up networks (`--bip`, `--bridge`, `--iptables`, `default-address-pools`).
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Manage NAT and filtering rules (`--iptables`, default true).
+    pub firewall: bool,
+    /// The default bridge's device name (`--bridge`); None: `berth0` for the default data root,
+    /// otherwise a name derived from the data root.
+    pub bridge: Option<String>,
+    /// The default bridge's address and prefix (`--bip`, e.g. `172.30.0.1/16`).
+    pub bip: Option<String>,
+    /// Pools new networks' subnets are carved from; empty: Docker's defaults.
+    pub pools: Vec<berth_network::ipam::Pool>,
+    /// MTU of bridges and container interfaces (`--mtu`); None: the kernel's default.
+    pub mtu: Option<u32>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig { firewall: true, bridge: None, bip: None, pools: Vec::new(), mtu: None }
+    }
 }
 
 /// The name of the in-process runtime.
@@ -69,6 +94,7 @@ pub struct Engine {
     /// data root so that several daemons never share one.
     cgroup_parent: String,
     host: system::HostFacts,
+    net: networks::Networking,
 }
 
 impl std::fmt::Debug for Engine {
@@ -98,6 +124,7 @@ impl Engine {
         let cgroups = berth_cgroups::probe().ok();
         let cgroup_parent = format!("berth-{}", short_hash(&cfg.data_root.display().to_string()));
         let host = system::HostFacts::probe();
+        let net = networks::Networking::open(&cfg, store.clone()).await?;
         let engine = Arc::new(Engine {
             cfg,
             store,
@@ -109,8 +136,10 @@ impl Engine {
             cgroups,
             cgroup_parent,
             host,
+            net,
         });
         engine.clone().recover().await?;
+        engine.reconcile_networks().await;
         Ok(engine)
     }
 

@@ -17,7 +17,7 @@ fn read_layered(upper: &Path, lower: &[PathBuf], rel: &str) -> Option<String> {
     std::iter::once(upper).chain(lower.iter().map(PathBuf::as_path)).find_map(|d| std::fs::read_to_string(d.join(rel)).ok())
 }
 
-pub(crate) fn build(engine: &Engine, rec: &Record, rootfs: &Path, lower: &[PathBuf], cgroups_path: String) -> Result<Spec> {
+pub(crate) fn build(engine: &Engine, rec: &Record, rootfs: &Path, lower: &[PathBuf], cgroups_path: String, network: NetworkNamespace) -> Result<Spec> {
     let cdir = container_dir(&engine.cfg.data_root, &rec.id);
     let upper = cdir.join("upper");
     let passwd = read_layered(&upper, lower, "etc/passwd");
@@ -26,7 +26,6 @@ pub(crate) fn build(engine: &Engine, rec: &Record, rootfs: &Path, lower: &[PathB
     let groups = rec.host_config.group_add.clone().unwrap_or_default();
     let resolved = user::resolve(&user_s, &groups, passwd.as_deref(), group.as_deref())
         .map_err(|e| Error::from_kind(&e))?;
-    let host_net = rec.host_config.network_mode.as_deref() == Some("host");
     let input = SpecInput {
         container_id: rec.id.clone(),
         config: rec.config.clone(),
@@ -39,7 +38,7 @@ pub(crate) fn build(engine: &Engine, rec: &Record, rootfs: &Path, lower: &[PathB
             hosts: Some(cdir.join("hosts")),
             resolv_conf: Some(cdir.join("resolv.conf")),
         },
-        network: if host_net { NetworkNamespace::Host } else { NetworkNamespace::New },
+        network,
         cgroups_path,
         cgroup_v2: engine.cgroups.as_ref().is_some_and(|l| l.version() == berth_cgroups::Version::V2),
         init: rec.host_config.init.unwrap_or(false).then(|| engine.cfg.shim.clone()),
