@@ -98,9 +98,17 @@ mod tests {
         let already = json!({"IPAddress": "10.0.0.9", "Bridge": "br0"});
         // (what, engine's NetworkSettings, what it becomes)
         let cases: Vec<(&str, Value, Value)> = vec![
-            ("on the default bridge", engine.clone(), merged(&[empty.clone(), from_bridge.clone(), engine.clone()])),
+            (
+                "on the default bridge",
+                engine.clone(),
+                merged(&[empty.clone(), from_bridge.clone(), engine.clone()]),
+            ),
             ("on a user network only", user_only.clone(), merged(&[empty.clone(), user_only])),
-            ("bridge endpoint without addresses", stopped.clone(), merged(&[empty.clone(), stopped])),
+            (
+                "bridge endpoint without addresses",
+                stopped.clone(),
+                merged(&[empty.clone(), stopped]),
+            ),
             ("host network", host.clone(), merged(&[empty.clone(), host])),
             ("no networks", json!({}), empty.clone()),
             (

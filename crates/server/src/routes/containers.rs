@@ -83,9 +83,8 @@ async fn inspect(
     if v.at_least(LEGACY_NETWORK_SETTINGS_UNTIL) {
         return Ok(json(StatusCode::OK, &resp));
     }
-    let mut value = serde_json::to_value(&resp).map_err(|e| {
-        ApiError::new(Kind::Internal, format!("cannot encode container {id}: {e}"))
-    })?;
+    let mut value = serde_json::to_value(&resp)
+        .map_err(|e| ApiError::new(Kind::Internal, format!("cannot encode container {id}: {e}")))?;
     add_legacy_network_settings(&mut value);
     Ok(json(StatusCode::OK, &value))
 }

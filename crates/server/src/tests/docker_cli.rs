@@ -159,6 +159,46 @@ async fn docker_cli_speaks_to_the_router() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("pulling images is not supported yet"), "{}", out.stderr);
 
+    // Networks.
+    assert_eq!(
+        cli.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"]).await,
+        "bridge bridge local\nfront bridge local\nhost host local\nnone none local\n"
+    );
+    let id =
+        cli.ok(&["network", "create", "--subnet", "10.9.0.0/24", "--label", "a=b", "back"]).await;
+    assert_eq!(id.trim(), "net-back");
+    let created = fake.rec.lock().unwrap().network_created.take().unwrap();
+    assert_eq!(created.ipam.unwrap().config.unwrap()[0].subnet.as_deref(), Some("10.9.0.0/24"));
+    assert_eq!(
+        cli.ok(&["network", "inspect", "--format", "{{.Id}}", "back"]).await.trim(),
+        "net-back"
+    );
+    cli.ok(&["network", "connect", "--alias", "db", "--ip", "10.9.0.9", "back", "c1"]).await;
+    let (net, req) = fake.rec.lock().unwrap().connected.take().unwrap();
+    assert_eq!((net.as_str(), req.container.as_str()), ("back", "c1"));
+    let ep = req.endpoint_config.unwrap();
+    assert_eq!(ep.aliases, Some(vec!["db".to_string()]));
+    assert_eq!(ep.ipam_config.unwrap().ipv4_address.as_deref(), Some("10.9.0.9"));
+    cli.ok(&["network", "disconnect", "-f", "back", "c1"]).await;
+    let (_, req) = fake.rec.lock().unwrap().disconnected.take().unwrap();
+    assert_eq!((req.container.as_str(), req.force), ("c1", Some(true)));
+    assert_eq!(cli.ok(&["network", "rm", "back"]).await.trim(), "back");
+    let out = cli.run(&["network", "rm", "bridge"], None).await;
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("bridge is a pre-defined network"), "{}", out.stderr);
+    let out = cli.run(&["network", "inspect", "nope"], None).await;
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("network nope not found"), "{}", out.stderr);
+    cli.ok(&["network", "create", "spare"]).await;
+    let pruned = cli.ok(&["network", "prune", "-f"]).await;
+    assert!(pruned.contains("spare"), "{pruned}");
+    cli.ok(&["network", "prune", "-f"]).await;
+    // The legacy top-level fields that templates still use.
+    assert_eq!(
+        cli.ok(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "up"]).await.trim(),
+        "172.17.0.2"
+    );
+
     let events =
         cli.ok(&["events", "--since", "0", "--until", "1", "--format", "{{.Action}}"]).await;
     assert_eq!(events, "create\nstart\n");

@@ -562,17 +562,14 @@ impl NetworkBackend for Fake {
         let n = self.network(id)?;
         let c = self.lookup(&req.container)?;
         self.update_network(&n.id, |n| {
-            let ep = m::EndpointResource { name: Some(req.container.clone()), ..Default::default() };
+            let ep =
+                m::EndpointResource { name: Some(req.container.clone()), ..Default::default() };
             n.containers.get_or_insert_with(Default::default).insert(c.id, ep);
         });
         self.with(|r| r.connected = Some((id.into(), req)));
         Ok(())
     }
-    async fn network_disconnect(
-        &self,
-        id: &str,
-        req: m::NetworkDisconnectRequest,
-    ) -> Result<()> {
+    async fn network_disconnect(&self, id: &str, req: m::NetworkDisconnectRequest) -> Result<()> {
         let n = self.network(id)?;
         let c = self.lookup(&req.container)?;
         self.update_network(&n.id, |n| {
@@ -594,7 +591,9 @@ impl NetworkBackend for Fake {
             let deleted: Vec<String> =
                 r.networks.iter().filter(|n| unused(n)).filter_map(|n| n.name.clone()).collect();
             r.networks.retain(|n| !unused(n));
-            Ok(m::NetworkPruneResponse { networks_deleted: (!deleted.is_empty()).then_some(deleted) })
+            Ok(m::NetworkPruneResponse {
+                networks_deleted: (!deleted.is_empty()).then_some(deleted),
+            })
         })
     }
 }

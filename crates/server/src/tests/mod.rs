@@ -16,6 +16,7 @@ use crate::{status_for, Server, ServerInfo};
 
 mod docker_cli;
 mod fake;
+mod networks;
 mod unix;
 
 use fake::Fake;
