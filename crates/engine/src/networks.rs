@@ -600,6 +600,9 @@ impl Engine {
         }
         let options = req.options.clone().unwrap_or_default();
         let enable_ipv6 = req.enable_ipv6.unwrap_or(false);
+        if PREDEFINED.contains(&name.as_str()) {
+            return Err(Error::new(Kind::PermissionDenied, format!("operation is not permitted on predefined {name} network")));
+        }
         let _ops = st.ops.lock().await;
         if st.by_name(&name).is_some() {
             return Err(Error::conflict(format!("network with name {name} already exists")));

@@ -217,7 +217,7 @@ impl Engine {
         let mut out = BTreeMap::new();
         let mut primary_settings = m::EndpointSettings::default();
         for (k, s) in given {
-            let n = self.net.st.resolve(&k)?;
+            let n = if k == "default" { net.clone() } else { self.net.st.resolve(&k)? };
             if (n.driver == "host" || n.driver == "null") && n.id != net.id {
                 return Err(Error::invalid(format!("container cannot be connected to network {} and {}", net.name, n.name)));
             }
