@@ -378,6 +378,9 @@ impl Engine {
             let hn = format!("v{}{suffix}", st.hash6);
             st.links.add_veth(&hn, &tmp, master, mtu, path).await.map_err(kinded)?;
             undo.links.push(hn.clone());
+            // Hairpin: a container reaching its own published port through the host gets its
+            // answer back out of the port it came in on (bridged when br_netfilter is loaded).
+            let _ = std::fs::write(format!("/sys/class/net/{hn}/brport/hairpin_mode"), "1");
             host_if = Some(hn);
         } else {
             st.links.add_macvlan(&net.device, &tmp, path).await.map_err(kinded)?;
