@@ -885,3 +885,74 @@ fn network_matches(rec: &NetRecord, filters: &Filters, in_use: bool) -> Result<b
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(name: &str, driver: &str, labels: &[(&str, &str)]) -> NetRecord {
+        NetRecord {
+            id: format!("{name}0123456789"),
+            name: name.into(),
+            driver: driver.into(),
+            created: String::new(),
+            internal: false,
+            attachable: false,
+            enable_ipv6: false,
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            options: HashMap::new(),
+            subnets: Vec::new(),
+            user_subnets: false,
+            device: String::new(),
+        }
+    }
+
+    fn f(pairs: &[(&str, &[&str])]) -> Filters {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect()
+    }
+
+    #[test]
+    fn network_filters_match_as_docker() {
+        let web = net("web", "bridge", &[("env", "prod"), ("team", "")]);
+        let host = net("host", "host", &[]);
+        for (rec, filters, in_use, want) in [
+            (&web, f(&[("driver", &["bridge"])]), false, true),
+            (&web, f(&[("driver", &["macvlan"])]), false, false),
+            (&web, f(&[("name", &["we"])]), false, true),
+            (&web, f(&[("id", &["web01"])]), false, true),
+            (&web, f(&[("id", &["x"])]), false, false),
+            (&web, f(&[("label", &["env=prod"])]), false, true),
+            (&web, f(&[("label", &["env=dev"])]), false, false),
+            (&web, f(&[("label", &["team"])]), false, true),
+            (&web, f(&[("type", &["custom"])]), false, true),
+            (&host, f(&[("type", &["custom"])]), false, false),
+            (&host, f(&[("type", &["builtin"])]), false, true),
+            (&web, f(&[("dangling", &["true"])]), false, true),
+            (&web, f(&[("dangling", &["true"])]), true, false),
+            (&host, f(&[("dangling", &["true"])]), false, false),
+            (&web, f(&[("scope", &["local"])]), false, true),
+            (&web, f(&[("scope", &["swarm"])]), false, false),
+        ] {
+            assert_eq!(network_matches(rec, &filters, in_use).unwrap(), want, "{} {filters:?} in_use={in_use}", rec.name);
+        }
+        assert_eq!(network_matches(&web, &f(&[("type", &["odd"])]), false).unwrap_err().kind(), Kind::InvalidArgument);
+        assert_eq!(network_matches(&web, &f(&[("dangling", &["maybe"])]), false).unwrap_err().kind(), Kind::InvalidArgument);
+    }
+
+    #[test]
+    fn network_names_follow_dockers_rule() {
+        for (name, ok) in [("web", true), ("my-net_1.2", true), ("9net", true), ("-net", false), ("a/b", false), ("a b", false), ("", false)] {
+            assert_eq!(valid_network_name(name), ok, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn prune_label_filters_include_and_exclude() {
+        let labels: HashMap<String, String> = [("a".to_string(), "1".to_string())].into();
+        assert!(labels_match(&labels, &f(&[("label", &["a"])])));
+        assert!(labels_match(&labels, &f(&[("label", &["a=1"])])));
+        assert!(!labels_match(&labels, &f(&[("label", &["a=2"])])));
+        assert!(!labels_match(&labels, &f(&[("label!", &["a"])])));
+        assert!(labels_match(&labels, &f(&[("label!", &["b"])])));
+    }
+}

@@ -321,6 +321,11 @@ impl Engine {
             st.undo(undo).await;
             return Err(kinded(e));
         }
+        for ep in &sb.endpoints {
+            if let Some(net) = st.by_id(&ep.network_id) {
+                self.emit_network("connect", &net, Some(&rec.id));
+            }
+        }
         st.sandboxes.write().unwrap_or_else(|p| p.into_inner()).insert(rec.id.clone(), sb);
         if has_ports {
             if let Err(e) = st.apply_firewall().await {
@@ -454,6 +459,9 @@ impl Engine {
         let Some(sb) = st.sandboxes.write().unwrap_or_else(|p| p.into_inner()).remove(id) else { return };
         st.reservations.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         for ep in &sb.endpoints {
+            if let Some(net) = st.by_id(&ep.network_id) {
+                self.emit_network("disconnect", &net, Some(id));
+            }
             for a in &ep.addrs {
                 st.release_addr(&ep.network_id, a.addr());
             }
