@@ -1,9 +1,9 @@
-//! The command tree: docker's top-level shortcuts and the `container`, `image` and `system`
+//! The command tree: docker's top-level shortcuts and the `container`, `image`, `network` and `system`
 //! management commands.
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{container, image, run, system};
+use crate::commands::{container, image, network, run, system};
 
 /// The berth command line.
 #[derive(Parser, Debug)]
@@ -64,6 +64,8 @@ pub enum Command {
     Tag(image::TagArgs),
     /// Remove one or more images
     Rmi(image::RmiArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(container::PortArgs),
     /// Display system-wide information
     Info(system::FormatArgs),
     /// Show the Docker version information
@@ -74,6 +76,9 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCommand),
@@ -120,6 +125,29 @@ pub enum ContainerCommand {
     Attach(run::AttachArgs),
     /// Remove all stopped containers
     Prune(container::PruneArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(container::PortArgs),
+}
+
+/// `berth network ...`
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Connect a container to a network
+    Connect(network::ConnectArgs),
+    /// Create a network
+    Create(network::CreateArgs),
+    /// Disconnect a container from a network
+    Disconnect(network::DisconnectArgs),
+    /// Display detailed information on one or more networks
+    Inspect(network::InspectArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(network::LsArgs),
+    /// Remove all unused networks
+    Prune(network::PruneArgs),
+    /// Remove one or more networks
+    #[command(visible_alias = "remove")]
+    Rm(network::RmArgs),
 }
 
 /// `berth image ...`
@@ -209,6 +237,18 @@ mod tests {
             &["berth", "logs", "-f", "--tail", "10", "x"],
             &["berth", "top", "x", "aux"],
             &["berth", "images", "--format", "{{.ID}}", "busybox"],
+            &["berth", "network", "create", "-d", "bridge", "--subnet", "10.9.0.0/16", "--ipv6", "n"],
+            &["berth", "network", "ls", "-q", "--no-trunc", "-f", "driver=bridge"],
+            &["berth", "network", "list", "--format", "{{.Name}}"],
+            &["berth", "network", "inspect", "-v", "-f", "{{.Id}}", "a", "b"],
+            &["berth", "network", "rm", "-f", "a", "b"],
+            &["berth", "network", "remove", "a"],
+            &["berth", "network", "prune", "-f", "--filter", "until=1h"],
+            &["berth", "network", "connect", "--ip", "10.9.0.5", "--alias", "x", "n", "c"],
+            &["berth", "network", "disconnect", "-f", "n", "c"],
+            &["berth", "port", "c", "80/tcp"],
+            &["berth", "container", "port", "c"],
+            &["berth", "run", "-p", "8080:80", "-P", "--expose", "90", "--network", "n", "--ip", "1.2.3.4", "img"],
         ] {
             assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
         }

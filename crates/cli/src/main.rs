@@ -9,6 +9,8 @@ mod cli;
 mod commands;
 mod error;
 mod format;
+mod nat;
+mod netopts;
 mod opts;
 mod stream;
 

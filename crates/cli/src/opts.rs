@@ -4,11 +4,17 @@
 use std::collections::HashMap;
 
 use berth_api::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, NetworkingConfig,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use clap::Args;
 
 use crate::format::humanize::parse_go_duration;
+use crate::nat::{convert_to_standard_notation, parse_expose, parse_port_specs};
+use crate::netopts::{
+    parse_network_flag, parse_network_opts, validate_dns_search, validate_extra_host, validate_ip_address,
+    validate_link, validate_mac, LegacyEndpointFlags,
+};
 
 /// Flags shared by `run` and `create`.
 #[derive(Args, Debug, Clone, Default)]
@@ -70,9 +76,51 @@ pub struct ContainerOpts {
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long = "init")]
     pub init: bool,
+    /// Container NIS domain name
+    #[arg(long = "domainname")]
+    pub domainname: Option<String>,
     /// Connect a container to a network
-    #[arg(long = "network", alias = "net", default_value = "default")]
-    pub network: String,
+    #[arg(long = "network", alias = "net", value_name = "network")]
+    pub network: Vec<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip", value_name = "string")]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long = "ip6", value_name = "string")]
+    pub ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "string")]
+    pub mac_address: Option<String>,
+    /// Add link to another container
+    #[arg(long = "link", value_name = "list")]
+    pub link: Vec<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip", value_name = "list")]
+    pub link_local_ip: Vec<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long = "expose", value_name = "list")]
+    pub expose: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long = "dns", value_name = "list")]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "list")]
+    pub add_host: Vec<String>,
     /// Set meta data on a container
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
@@ -131,6 +179,17 @@ pub struct CreateRequest {
     pub image: String,
     /// The `--pull` policy.
     pub pull: PullPolicy,
+}
+
+/// The networking part of a create request.
+struct NetworkRequest {
+    network_mode: String,
+    endpoints: HashMap<String, EndpointSettings>,
+    exposed_ports: Vec<String>,
+    port_bindings: HashMap<String, Vec<PortBinding>>,
+    dns: Vec<String>,
+    dns_search: Vec<String>,
+    extra_hosts: Vec<String>,
 }
 
 /// `--pull`: without a registry only `missing` and `never` differ in their messages.
@@ -210,6 +269,8 @@ impl ContainerOpts {
             other => return Err(format!("invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\"")),
         };
 
+        let net = self.network_request()?;
+
         let labels = kv_map(&self.label);
         let host_config = HostConfig {
             auto_remove: Some(self.rm),
@@ -220,12 +281,21 @@ impl ContainerOpts {
             cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
             readonly_rootfs: Some(self.read_only),
             init: self.init.then_some(true),
-            network_mode: Some(self.network.clone()),
+            network_mode: Some(net.network_mode),
+            port_bindings: Some(net.port_bindings.into_iter().map(|(k, v)| (k, Some(v))).collect()),
+            publish_all_ports: Some(self.publish_all),
+            dns: Some(net.dns),
+            dns_search: Some(net.dns_search),
+            dns_options: Some(self.dns_option.clone()),
+            extra_hosts: (!net.extra_hosts.is_empty()).then_some(net.extra_hosts),
+            links: (!self.link.is_empty()).then(|| self.link.clone()),
             runtime: self.runtime.clone(),
             ..Default::default()
         };
         let body = ContainerCreateBody {
             hostname: self.hostname.clone(),
+            domainname: self.domainname.clone(),
+            exposed_ports: (!net.exposed_ports.is_empty()).then_some(net.exposed_ports),
             user: self.user.clone(),
             attach_stdin: Some(attach_stdin),
             attach_stdout: Some(attach_stdout),
@@ -243,10 +313,57 @@ impl ContainerOpts {
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             host_config: Some(host_config),
+            networking_config: Some(NetworkingConfig { endpoints_config: Some(net.endpoints) }),
             ..Default::default()
         };
         let name = (!self.name.is_empty()).then(|| self.name.clone());
         Ok(CreateRequest { name, body, image, pull })
+    }
+
+    /// Ports, DNS, hosts and network attachments, validated and converted as docker's
+    /// `parse` does (flag validators first, then `-p`, `--expose` and `parseNetworkOpts`).
+    fn network_request(&self) -> Result<NetworkRequest, OptsError> {
+        fn each(flag: &str, values: &[String], check: fn(&str) -> Result<String, String>) -> Result<Vec<String>, OptsError> {
+            values
+                .iter()
+                .map(|v| check(v).map_err(|e| format!("invalid argument \"{v}\" for \"{flag}\" flag: {e}")))
+                .collect()
+        }
+        let networks = self
+            .network
+            .iter()
+            .map(|v| parse_network_flag(v).map_err(|e| format!("invalid argument \"{v}\" for \"--network\" flag: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dns = each("--dns", &self.dns, validate_ip_address)?;
+        let dns_search = each("--dns-search", &self.dns_search, validate_dns_search)?;
+        let extra_hosts = each("--add-host", &self.add_host, validate_extra_host)?;
+        each("--link", &self.link, validate_link)?;
+        let mac = self.mac_address.clone().unwrap_or_default();
+        if !mac.is_empty() && validate_mac(&mac).is_err() {
+            return Err(format!("{mac} is not a valid mac address"));
+        }
+
+        let specs = convert_to_standard_notation(&self.publish)?;
+        let (mut exposed_ports, port_bindings) = parse_port_specs(&specs)?;
+        for e in &self.expose {
+            for p in parse_expose(e)? {
+                if !exposed_ports.contains(&p) {
+                    exposed_ports.push(p);
+                }
+            }
+        }
+
+        let legacy = LegacyEndpointFlags {
+            aliases: self.network_alias.clone(),
+            links: self.link.clone(),
+            ipv4_address: self.ip.clone().unwrap_or_default(),
+            ipv6_address: self.ip6.clone().unwrap_or_default(),
+            mac_address: mac,
+            link_local_ips: self.link_local_ip.clone(),
+        };
+        let endpoints = parse_network_opts(&networks, &legacy)?;
+        let network_mode = networks.first().map(|n| n.target.clone()).unwrap_or_else(|| "default".to_string());
+        Ok(NetworkRequest { network_mode, endpoints, exposed_ports, port_bindings, dns, dns_search, extra_hosts })
     }
 
     fn health_config(&self) -> Result<Option<HealthConfig>, OptsError> {
@@ -618,6 +735,103 @@ mod tests {
         assert_eq!(hc.auto_remove, Some(true));
         assert_eq!(req(&["--entrypoint", "", "img"]).body.entrypoint, Some(vec![String::new()]));
         assert_eq!(req(&["img"]).body.host_config.unwrap().init, None);
+    }
+
+    #[test]
+    fn publish_expose_and_dns_flags_fill_the_request() {
+        let r = req(&[
+            "-p", "8080:80", "-p", "127.0.0.1:5353:53/udp", "-p", "[::1]::443", "--publish", "9000-9001:90-91",
+            "--expose", "7000-7001", "--expose", "80", "-P", "--dns", "8.8.8.8", "--dns", "2001:DB8::1",
+            "--dns-search", "example.com.", "--dns-option", "ndots:2", "--dns-opt", "use-vc",
+            "--add-host", "db=10.0.0.2", "--add-host", "v6:[::1]", "--domainname", "example.org", "img",
+        ]);
+        let b = r.body;
+        let mut exposed = b.exposed_ports.clone().unwrap();
+        exposed.sort();
+        assert_eq!(exposed, vec!["443/tcp", "53/udp", "7000/tcp", "7001/tcp", "80/tcp", "90/tcp", "91/tcp"]);
+        assert_eq!(b.domainname.as_deref(), Some("example.org"));
+        let hc = b.host_config.unwrap();
+        let pb = hc.port_bindings.unwrap();
+        let one = |k: &str| {
+            let v = pb[k].clone().unwrap();
+            v.iter().map(|b| (b.host_ip.clone().unwrap(), b.host_port.clone().unwrap())).collect::<Vec<_>>()
+        };
+        assert_eq!(one("80/tcp"), vec![(String::new(), "8080".to_string())]);
+        assert_eq!(one("53/udp"), vec![("127.0.0.1".to_string(), "5353".to_string())]);
+        assert_eq!(one("443/tcp"), vec![("::1".to_string(), String::new())]);
+        assert_eq!(one("90/tcp"), vec![(String::new(), "9000".to_string())]);
+        assert_eq!(one("91/tcp"), vec![(String::new(), "9001".to_string())]);
+        assert_eq!(pb.len(), 5);
+        assert_eq!(hc.publish_all_ports, Some(true));
+        assert_eq!(hc.dns, Some(vec!["8.8.8.8".into(), "2001:db8::1".into()]));
+        assert_eq!(hc.dns_search, Some(vec!["example.com".into()]));
+        assert_eq!(hc.dns_options, Some(vec!["ndots:2".into(), "use-vc".into()]));
+        assert_eq!(hc.extra_hosts, Some(vec!["db:10.0.0.2".into(), "v6:::1".into()]));
+
+        // Without flags: docker's empty values.
+        let b = req(&["img"]).body;
+        assert_eq!(b.exposed_ports, None);
+        let hc = b.host_config.unwrap();
+        assert_eq!(hc.port_bindings, Some(Default::default()));
+        assert_eq!(hc.publish_all_ports, Some(false));
+        assert_eq!((hc.dns, hc.dns_search, hc.dns_options), (Some(vec![]), Some(vec![]), Some(vec![])));
+        assert_eq!((hc.extra_hosts, hc.links), (None, None));
+    }
+
+    #[test]
+    fn network_flags_fill_endpoints() {
+        use berth_api::models::EndpointSettings;
+        // No --network: mode "default" and an empty "default" endpoint, as docker sends.
+        let b = req(&["img"]).body;
+        assert_eq!(b.host_config.unwrap().network_mode.as_deref(), Some("default"));
+        let eps = b.networking_config.unwrap().endpoints_config.unwrap();
+        assert_eq!(eps, HashMap::from([("default".to_string(), EndpointSettings::default())]));
+        // One plain network: no endpoint config.
+        let b = req(&["--net", "front", "img"]).body;
+        assert_eq!(b.host_config.unwrap().network_mode.as_deref(), Some("front"));
+        assert_eq!(b.networking_config.unwrap().endpoints_config, Some(HashMap::new()));
+        // Legacy endpoint flags go to the first network.
+        let b = req(&[
+            "--network", "front", "--network", "name=back,alias=b1", "--network-alias", "web", "--net-alias", "www",
+            "--ip", "172.20.0.5", "--ip6", "2001:db8::5", "--mac-address", "02:42:ac:14:00:05", "--link", "db:database",
+            "img",
+        ])
+        .body;
+        let hc = b.host_config.unwrap();
+        assert_eq!(hc.network_mode.as_deref(), Some("front"));
+        assert_eq!(hc.links, Some(vec!["db:database".into()]));
+        let eps = b.networking_config.unwrap().endpoints_config.unwrap();
+        let front = &eps["front"];
+        assert_eq!(front.aliases, Some(vec!["web".into(), "www".into()]));
+        assert_eq!(front.links, Some(vec!["db:database".into()]));
+        assert_eq!(front.mac_address.as_deref(), Some("02:42:ac:14:00:05"));
+        let ipam = front.ipam_config.clone().unwrap();
+        assert_eq!((ipam.ipv4_address.as_deref(), ipam.ipv6_address.as_deref()), (Some("172.20.0.5"), Some("2001:db8::5")));
+        assert_eq!(eps["back"].aliases, Some(vec!["b1".into()]));
+        assert_eq!(eps["back"].ipam_config, None);
+        // Serialized as the API expects.
+        let j = serde_json::to_value(&eps["front"]).unwrap();
+        assert_eq!(j["IPAMConfig"]["IPv4Address"], "172.20.0.5");
+        assert_eq!(j["Aliases"][0], "web");
+    }
+
+    #[test]
+    fn network_flag_errors() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--dns", "x", "img"], "invalid argument \"x\" for \"--dns\" flag: IP address is not correctly formatted: x"),
+            (&["--add-host", "foo", "img"], "invalid argument \"foo\" for \"--add-host\" flag: bad format for add-host: \"foo\""),
+            (&["--dns-search", "-x", "img"], "invalid argument \"-x\" for \"--dns-search\" flag: -x is not a valid domain"),
+            (&["--network", "alias=a", "img"], "invalid argument \"alias=a\" for \"--network\" flag: network name/id is not specified"),
+            (&["--link", "a:b:c", "img"], "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c"),
+            (&["--mac-address", "nope", "img"], "nope is not a valid mac address"),
+            (&["-p", "80:x", "img"], "invalid containerPort: x"),
+            (&["--expose", "1:2", "img"], "invalid port format for --expose: 1:2"),
+            (&["--network-alias", "a", "img"], "network-scoped aliases are only supported for user-defined networks"),
+            (&["--network", "a", "--network", "host", "img"], "conflicting options: cannot attach both user-defined and non-user-defined network-modes"),
+        ];
+        for (args, want) in cases {
+            assert_eq!(opts(args).to_request(&no_env, &no_files).unwrap_err(), *want, "{args:?}");
+        }
     }
 
     #[test]

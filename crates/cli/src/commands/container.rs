@@ -407,6 +407,28 @@ pub async fn top(c: &Client, a: TopArgs) -> anyhow::Result<()> {
     out(&String::from_utf8_lossy(&buf))
 }
 
+/// `port` flags.
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub port: Option<String>,
+}
+
+/// `docker port`: the container's published ports from its inspect data.
+pub async fn port(c: &Client, a: PortArgs) -> anyhow::Result<()> {
+    let info = c.docker().inspect_container(&a.container, None).await.api()?;
+    let ports = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
+    let lines = containers::port_lines(&ports, a.port.as_deref(), &a.container).map_err(|e| StatusError::with(1, e))?;
+    if lines.is_empty() {
+        return Ok(());
+    }
+    out(&format!("{}\n", lines.join("\n")))
+}
+
 /// `rename` flags.
 #[derive(Args, Debug)]
 pub struct RenameArgs {

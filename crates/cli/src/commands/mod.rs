@@ -2,12 +2,13 @@
 
 pub mod container;
 pub mod image;
+pub mod network;
 pub mod run;
 pub mod system;
 
 use berth_client::Client;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
 use crate::error::ApiResult;
 
 /// Connect to the daemon named by `-H`, `DOCKER_HOST` or the default.
@@ -63,6 +64,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&c, a).await,
         Command::Version(a) => system::version(&c, a).await,
         Command::System(SystemCommand::Df(a)) => system::df(&c, a).await,
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => container::port(&c, a).await,
+        Command::Network(NetworkCommand::Create(a)) => network::create(&c, a).await,
+        Command::Network(NetworkCommand::Ls(a)) => network::ls(&c, a).await,
+        Command::Network(NetworkCommand::Inspect(a)) => network::inspect(&c, a).await,
+        Command::Network(NetworkCommand::Rm(a)) => network::rm(&c, a).await,
+        Command::Network(NetworkCommand::Prune(a)) => network::prune(&c, a).await,
+        Command::Network(NetworkCommand::Connect(a)) => network::connect(&c, a).await,
+        Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(&c, a).await,
     }
 }
 

@@ -478,7 +478,7 @@ pub async fn attach(c: &Client, a: AttachArgs) -> anyhow::Result<()> {
     if end == PumpEnd::Detached {
         // As docker attach: the escape sequence ends the command with this error (run -it
         // detaches silently).
-        return Err(StatusError::with(1, "read escape sequence").into());
+        return Err(StatusError::with(1, "read escape sequence"));
     }
     let exit = waiter.exit().await.api()?;
     if exit.status_code != 0 {

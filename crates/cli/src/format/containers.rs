@@ -1,9 +1,13 @@
 //! docker's container formatter context (`ps --format` fields) and default tables.
 
-use berth_api::models::{ContainerSummary, PortSummary};
+use std::collections::HashMap;
+
+use berth_api::models::{ContainerSummary, PortBinding, PortSummary};
 use serde_json::{json, Value as Json};
 
 use super::humanize::{ellipsis, go_quote, go_time_string, human_size_precision, since, truncate_id};
+use super::natsort::natural_cmp;
+use crate::nat::{join_host_port, parse_u16};
 use super::template::{header_context, labels_json, LABELS_KEY};
 
 /// `docker ps` default table.
@@ -156,7 +160,7 @@ pub fn displayable_ports(ports: &[PortSummary]) -> String {
         if let Some(ip) = p.ip.as_deref().filter(|ip| !ip.is_empty()) {
             let public = p.public_port.unwrap_or(0);
             if public != current {
-                let host = if ip.contains(':') { format!("[{ip}]:{public}") } else { format!("{ip}:{public}") };
+                let host = join_host_port(ip, &public.to_string());
                 host_mappings.push(format!("{host}->{}/{}", p.private_port, typ(p)));
                 continue;
             }
@@ -182,6 +186,44 @@ pub fn displayable_ports(ports: &[PortSummary]) -> String {
     result.join(", ")
 }
 
+/// `docker port CONTAINER [PRIVATE_PORT[/PROTO]]` from the inspected `NetworkSettings.Ports`:
+/// every mapping as `80/tcp -> 0.0.0.0:8080`, or for one port its host addresses; natural
+/// order. Errors are docker's.
+pub fn port_lines(
+    ports: &HashMap<String, Option<Vec<PortBinding>>>,
+    want: Option<&str>,
+    container: &str,
+) -> Result<Vec<String>, String> {
+    let host = |b: &PortBinding| {
+        join_host_port(b.host_ip.as_deref().unwrap_or(""), b.host_port.as_deref().unwrap_or(""))
+    };
+    let mut out: Vec<String> = Vec::new();
+    match want {
+        Some(spec) => {
+            let (port, proto) = match spec.split_once('/') {
+                Some((p, "")) => (p, "tcp"),
+                Some((p, proto)) => (p, proto),
+                None => (spec, "tcp"),
+            };
+            parse_u16(port).map_err(|e| format!("Error: invalid port ({port}): {e}"))?;
+            let frontends = ports.get(&format!("{port}/{proto}")).and_then(|f| f.as_ref()).filter(|f| !f.is_empty());
+            let Some(frontends) = frontends else {
+                return Err(format!("Error: No public port '{spec}' published for {container}"));
+            };
+            out.extend(frontends.iter().map(host));
+        }
+        None => {
+            for (from, frontends) in ports {
+                for f in frontends.iter().flatten() {
+                    out.push(format!("{from} -> {}", host(f)));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| natural_cmp(a, b));
+    Ok(out)
+}
+
 fn form_group(key: &str, first: u16, last: u16) -> String {
     let (ip, typ) = match key.rsplit_once('/') {
         Some((ip, t)) => (ip, t),
@@ -192,7 +234,7 @@ fn form_group(key: &str, first: u16, last: u16) -> String {
         group = format!("{group}-{last}");
     }
     if !ip.is_empty() {
-        group = format!("{ip}:{group}->{group}");
+        group = format!("{}->{group}", join_host_port(ip, &group));
     }
     format!("{group}/{typ}")
 }
@@ -236,6 +278,74 @@ mod tests {
         let same = vec![port(Some("0.0.0.0"), 80, Some(80))];
         assert_eq!(displayable_ports(&same), "0.0.0.0:80->80/tcp");
         assert_eq!(displayable_ports(&[]), "");
+    }
+
+    fn typed(ip: Option<&str>, private: u16, public: Option<u16>, t: PortSummaryTypeEnum) -> PortSummary {
+        PortSummary { typ: Some(t), ..port(ip, private, public) }
+    }
+
+    #[test]
+    fn ports_render_like_docker_28() {
+        use PortSummaryTypeEnum::{TCP, UDP};
+        let cases: Vec<(Vec<PortSummary>, &str)> = vec![
+            (
+                vec![port(Some("0.0.0.0"), 80, Some(8080)), port(Some("::"), 80, Some(8080))],
+                "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp",
+            ),
+            (
+                vec![
+                    port(Some("0.0.0.0"), 81, Some(81)),
+                    port(Some("0.0.0.0"), 80, Some(80)),
+                    port(Some("::"), 80, Some(80)),
+                    port(Some("::"), 81, Some(81)),
+                ],
+                "0.0.0.0:80-81->80-81/tcp, [::]:80-81->80-81/tcp",
+            ),
+            (
+                vec![typed(None, 53, None, UDP), typed(None, 53, None, TCP), typed(None, 54, None, UDP)],
+                "53/tcp, 53-54/udp",
+            ),
+            (
+                vec![port(None, 80, None), port(None, 81, None), port(None, 83, None), port(None, 84, None)],
+                "80-81/tcp, 83-84/tcp",
+            ),
+            (
+                vec![port(Some("127.0.0.1"), 80, Some(32768)), port(None, 443, None)],
+                "443/tcp, 127.0.0.1:32768->80/tcp",
+            ),
+        ];
+        for (ports, want) in cases {
+            assert_eq!(displayable_ports(&ports), want);
+        }
+    }
+
+    #[test]
+    fn port_command_lines() {
+        let b = |ip: &str, port: &str| PortBinding { host_ip: Some(ip.into()), host_port: Some(port.into()) };
+        let ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::from([
+            ("80/tcp".to_string(), Some(vec![b("0.0.0.0", "8080"), b("::", "8080")])),
+            ("443/tcp".to_string(), Some(vec![b("127.0.0.1", "8443")])),
+            ("53/udp".to_string(), Some(vec![b("0.0.0.0", "5353")])),
+            ("9000/tcp".to_string(), None),
+        ]);
+        assert_eq!(
+            port_lines(&ports, None, "web").unwrap(),
+            vec![
+                "53/udp -> 0.0.0.0:5353",
+                "80/tcp -> 0.0.0.0:8080",
+                "80/tcp -> [::]:8080",
+                "443/tcp -> 127.0.0.1:8443",
+            ]
+        );
+        assert_eq!(port_lines(&ports, Some("80"), "web").unwrap(), vec!["0.0.0.0:8080", "[::]:8080"]);
+        assert_eq!(port_lines(&ports, Some("53/udp"), "web").unwrap(), vec!["0.0.0.0:5353"]);
+        assert_eq!(port_lines(&ports, Some("53"), "web").unwrap_err(), "Error: No public port '53' published for web");
+        assert_eq!(port_lines(&ports, Some("9000/tcp"), "web").unwrap_err(), "Error: No public port '9000/tcp' published for web");
+        assert_eq!(
+            port_lines(&ports, Some("http"), "web").unwrap_err(),
+            "Error: invalid port (http): strconv.ParseUint: parsing \"http\": invalid syntax"
+        );
+        assert!(port_lines(&HashMap::new(), None, "web").unwrap().is_empty());
     }
 
     #[test]

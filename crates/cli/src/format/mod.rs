@@ -2,8 +2,11 @@
 //! contexts of `ps` and `images` (docker's fields, not raw API JSON).
 
 pub mod containers;
+pub mod gojson;
 pub mod humanize;
 pub mod images;
+pub mod natsort;
+pub mod networks;
 pub mod template;
 
 use std::io::Write;

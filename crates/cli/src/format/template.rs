@@ -427,13 +427,12 @@ static HEADER_FUNCS: [(&str, Func); 13] = [
     ("berthFirst", f_first as Func),
 ];
 
+/// docker's `SubHeaderContext.Label`: the title of a `.Label "com.example.my-key"` column is
+/// the key's last dot-separated part with `-` and `_` as spaces (`my key`).
 fn f_header_label(args: &[Value]) -> Result<Value, FuncError> {
-    match args.first() {
-        Some(Value::Map(m)) | Some(Value::Object(m)) => {
-            Ok(m.get("Label").cloned().unwrap_or_else(|| Value::String("LABEL".into())))
-        }
-        _ => Ok(Value::String("LABEL".into())),
-    }
+    let name = string_arg(args, 1, "Label", 2)?;
+    let last = name.rsplit('.').next().unwrap_or("");
+    Ok(Value::String(last.replace(['-', '_'], " ")))
 }
 
 /// Build a header context from `(field, title)` pairs.
