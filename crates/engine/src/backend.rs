@@ -36,6 +36,29 @@ pub(crate) fn dir_size(dir: &Path) -> i64 {
     total
 }
 
+/// The container ports a container publishes (`80/tcp`), from its port bindings.
+fn published_keys(rec: &Record) -> Vec<String> {
+    let mut keys: Vec<String> = rec.host_config.port_bindings.clone().unwrap_or_default().into_keys().collect();
+    if rec.host_config.publish_all_ports.unwrap_or(false) {
+        keys.extend(rec.config.exposed_ports.clone().unwrap_or_default());
+    }
+    keys
+}
+
+/// `publish`/`expose` filters: `80`, `80/udp`, `8000-8080/tcp` against `80/tcp`-style keys.
+fn port_filter(filter: &str, keys: &[String]) -> bool {
+    let (ports, proto) = filter.split_once('/').unwrap_or((filter, "tcp"));
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (a.parse::<u16>().ok(), b.parse::<u16>().ok()),
+        None => (ports.parse::<u16>().ok(), ports.parse::<u16>().ok()),
+    };
+    let (Some(lo), Some(hi)) = (lo, hi) else { return false };
+    keys.iter().any(|k| {
+        let (p, pr) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+        pr == proto && p.parse::<u16>().is_ok_and(|p| (lo..=hi).contains(&p))
+    })
+}
+
 fn label_matches(labels: &HashMap<String, String>, f: &str) -> bool {
     match f.split_once('=') {
         Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
@@ -122,6 +145,9 @@ impl Engine {
                     let h = rec.state.health.as_ref().and_then(|h| h.status).map(|s| containers::wire_name(&s)).unwrap_or_else(|| "none".into());
                     x == h
                 })
+                && any("network", &|x| rec.networks.keys().any(|k| k == x || self.net.st.resolve(k).is_ok_and(|n| n.name == x || n.id.starts_with(x))))
+                && any("publish", &|x| port_filter(x, &published_keys(&rec)))
+                && any("expose", &|x| port_filter(x, &rec.config.exposed_ports.clone().unwrap_or_default()))
                 && image_ids.as_ref().is_none_or(|ids| ids.contains(&rec.image_id))
                 && before.as_ref().is_none_or(|b| rec.created < *b)
                 && since.as_ref().is_none_or(|s| rec.created > *s);
@@ -449,5 +475,18 @@ impl crate::service::NetworkBackend for Arc<Engine> {
     }
     async fn network_prune(&self, filters: Filters) -> Result<m::NetworkPruneResponse> {
         self.prune_networks(filters).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::port_filter;
+
+    #[test]
+    fn port_filters_match_ports_ranges_and_protocols() {
+        let keys = vec!["80/tcp".to_string(), "53/udp".to_string()];
+        for (f, want) in [("80", true), ("80/tcp", true), ("80/udp", false), ("53/udp", true), ("53", false), ("70-90", true), ("81-90", false), ("x", false)] {
+            assert_eq!(port_filter(f, &keys), want, "{f}");
+        }
     }
 }
