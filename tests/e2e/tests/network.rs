@@ -317,7 +317,7 @@ impl Drop for HostServer {
 
 /// A daemon with the busybox image, and what a test needs to find the host objects it makes.
 struct Net {
-    d: Daemon,
+    d: Option<Daemon>,
     /// First 6 hex of the data root's hash: the daemon's devices and nft table carry it.
     hash6: String,
 }
@@ -329,22 +329,30 @@ impl Net {
         let parent = cgroup_parent_for(&d.data_root().display().to_string());
         let hash6 = parent.trim_start_matches("berth-").chars().take(6).collect::<String>();
         assert_eq!(hash6.len(), 6, "hash of the data root: {parent}");
-        Net { d, hash6 }
+        Net { d: Some(d), hash6 }
+    }
+
+    fn d(&self) -> &Daemon {
+        self.d.as_ref().expect("daemon")
+    }
+
+    fn d_mut(&mut self) -> &mut Daemon {
+        self.d.as_mut().expect("daemon")
     }
 
     /// The last lines of berthd's log, for failure messages.
     fn log_tail(&self) -> String {
-        let log = self.d.log();
+        let log = self.d().log();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     fn docker(&self, args: &[&str]) -> (i32, String, String) {
-        run_t(self.d.docker().args(args), 90)
+        run_t(self.d().docker().args(args), 90)
     }
 
     fn berth(&self, args: &[&str]) -> (i32, String, String) {
-        run_t(self.d.berth().args(args), 90)
+        run_t(self.d().berth().args(args), 90)
     }
 
     /// docker ARGS must succeed; its stdout.
@@ -434,10 +442,11 @@ impl Net {
         self.ok(&args);
     }
 
-    /// Poll until `docker exec container wget -qO- -T 2 url` prints `want`.
+    /// Poll until `docker exec container timeout 5 wget -qO- url` prints `want` (Debian's
+    /// busybox-static wget crashes with SIGSEGV on `-T`, so the deadline comes from `timeout`).
     fn wait_wget(&self, container: &str, url: &str, want: &str) {
         poll(&format!("{container}: wget {url} -> {want:?}"), 20, || {
-            let (code, out, err) = self.docker(&["exec", container, "wget", "-qO-", "-T", "2", url]);
+            let (code, out, err) = self.docker(&["exec", container, "timeout", "5", "wget", "-qO-", url]);
             if code == 0 && out.contains(want) {
                 Ok(())
             } else {
@@ -452,6 +461,23 @@ impl Net {
             let out = self.ok(&["port", container]);
             published_port(&out, container_port).ok_or(out)
         })
+    }
+}
+
+impl Drop for Net {
+    /// The daemon's own teardown, then what it leaves: berthd keeps `<exec-root>/netns`
+    /// mounted (a bind mount of the directory on itself), so the temporary roots could not be
+    /// removed; unmount it and remove them.
+    fn drop(&mut self) {
+        let Some(d) = self.d.take() else { return };
+        let dir = d.dir.path().to_path_buf();
+        drop(d);
+        let netns = dir.join("exec/netns");
+        let _ = sh(&format!(
+            "for n in '{0}'/*; do [ -e \"$n\" ] && umount -l \"$n\" 2>/dev/null; done; umount -l '{0}' 2>/dev/null; true",
+            netns.display()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -499,9 +525,9 @@ fn user_network_dns_aliases_and_isolation() {
     t.ok(&["run", "-d", "--name", "gamma", "--network", &n2, "busybox", "sleep", "1000"]);
     let (_, out, err) = t.docker(&["exec", "gamma", "nslookup", "alpha"]);
     assert!(!out.contains(&a_ip), "gamma (on {n2}) resolved alpha to {a_ip}: {out}{err}");
-    let (code, out, err) = t.docker(&["exec", "gamma", "wget", "-qO-", "-T", "2", "http://alpha/"]);
+    let (code, out, err) = t.docker(&["exec", "gamma", "timeout", "5", "wget", "-qO-", "http://alpha/"]);
     assert_ne!(code, 0, "gamma reached http://alpha/ by name across networks: {out}{err}");
-    let (code, out, err) = t.docker(&["exec", "gamma", "wget", "-qO-", "-T", "2", &format!("http://{a_ip}/")]);
+    let (code, out, err) = t.docker(&["exec", "gamma", "timeout", "5", "wget", "-qO-", &format!("http://{a_ip}/")]);
     assert_ne!(code, 0, "gamma reached alpha's {a_ip} across networks (no isolation): {out}{err}");
 }
 
@@ -595,7 +621,7 @@ fn internal_network_has_no_way_out() {
     t.ok(&["network", "create", &normal]);
     assert_eq!(t.ok(&["network", "inspect", "-f", "{{.Internal}}", &internal]).trim(), "true");
     let out = poll("a container on a normal network reaching the host", 20, || {
-        let (code, out, err) = t.docker(&["run", "--rm", "--network", &normal, "busybox", "wget", "-qO-", "-T", "2", &url]);
+        let (code, out, err) = t.docker(&["run", "--rm", "--network", &normal, "busybox", "timeout", "5", "wget", "-qO-", &url]);
         if code == 0 {
             Ok(out)
         } else {
@@ -603,7 +629,7 @@ fn internal_network_has_no_way_out() {
         }
     });
     assert_eq!(out, "host-ok");
-    let (code, out, err) = t.docker(&["run", "--rm", "--network", &internal, "busybox", "wget", "-qO-", "-T", "2", &url]);
+    let (code, out, err) = t.docker(&["run", "--rm", "--network", &internal, "busybox", "timeout", "5", "wget", "-qO-", &url]);
     assert_ne!(code, 0, "a container on --internal {internal} reached {url}: {out}{err}");
 }
 
@@ -680,7 +706,7 @@ fn container_network_mode_shares_the_namespace() {
     let norm = |s: &str| s.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>();
     assert_eq!(norm(&theirs), norm(&mine));
     assert!(parse_addrs(&mine).iter().any(|(i, _, _)| i == "eth0"), "{mine}");
-    let (code, out, err) = t.docker(&["run", "--rm", "--network", "container:shared", "busybox", "wget", "-qO-", "-T", "2", "http://127.0.0.1:80/"]);
+    let (code, out, err) = t.docker(&["run", "--rm", "--network", "container:shared", "busybox", "timeout", "5", "wget", "-qO-", "http://127.0.0.1:80/"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out.trim(), "hi-shared");
 }
@@ -755,8 +781,8 @@ fn cleanup_after_rm_and_across_a_daemon_restart() {
     wait_http(sock("127.0.0.1", rp), "hi-r1");
     let before = t.dnat_rules(rp);
     assert!(!before.is_empty() && before.values().all(|&c| c == 1), "dnat rules for {rp}: {before:?}\n{}", t.nft());
-    t.d.kill9();
-    t.d.spawn(&[]);
+    t.d_mut().kill9();
+    t.d_mut().spawn(&[]);
     assert_eq!(t.inspect("r1", "{{.State.Running}}"), "true");
     wait_http(sock("127.0.0.1", rp), "hi-r1");
     let after = t.dnat_rules(rp);
