@@ -210,14 +210,12 @@ fn line_with(text: &str, words: &[&str]) -> bool {
     })
 }
 
-/// Does `line` name `port` as a whole number?
-fn mentions_port(line: &str, port: u16) -> bool {
-    let p = port.to_string();
-    let b = line.as_bytes();
-    line.match_indices(&p).any(|(i, _)| {
-        let before = i == 0 || !b[i - 1].is_ascii_digit();
-        let after = i + p.len() >= b.len() || !b[i + p.len()].is_ascii_digit();
-        before && after
+/// Does the nft rule `line` match destination port `port` (`... dport PORT ...`)?
+fn matches_dport(line: &str, port: u16) -> bool {
+    line.match_indices("dport ").any(|(i, m)| {
+        let rest = &line[i + m.len()..];
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        digits == port.to_string()
     })
 }
 
@@ -426,7 +424,7 @@ impl Net {
             let t = line.trim();
             if let Some(rest) = t.strip_prefix("chain ") {
                 chain = rest.trim_end_matches('{').trim().to_string();
-            } else if t.contains("dnat") && mentions_port(t, port) {
+            } else if t.contains("dnat") && matches_dport(t, port) {
                 *counts.entry(chain.clone()).or_insert(0) += 1;
             }
         }
@@ -505,6 +503,14 @@ fn user_network_dns_aliases_and_isolation() {
     let (code, out, err) = t.docker(&["exec", "beta", "nslookup", "alpha"]);
     assert_eq!(code, 0, "nslookup alpha from beta: {out}{err}");
     assert!(out.contains(&a_ip), "nslookup alpha should answer {a_ip}: {out}");
+    // Also `name.network`, the short id, and the reverse lookup.
+    let short = t.inspect("alpha", "{{.Id}}")[..12].to_string();
+    for q in [format!("alpha.{n1}"), short] {
+        let (code, out, err) = t.docker(&["exec", "beta", "nslookup", &q]);
+        assert!(code == 0 && out.contains(&a_ip), "nslookup {q} from beta should answer {a_ip}: {out}{err}");
+    }
+    let (code, out, err) = t.docker(&["exec", "beta", "nslookup", &a_ip]);
+    assert!(code == 0 && out.contains("alpha"), "reverse lookup of {a_ip} should name alpha: {out}{err}");
 
     // The network's inspect lists both containers with addresses in its subnet.
     let subnet = t.subnet(&n1);
