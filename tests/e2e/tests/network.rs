@@ -549,6 +549,8 @@ fn published_ports_tcp_udp_and_publish_all() {
     let (ip, port) = t.port_of("p1", "80/tcp");
     assert_eq!(ip, "127.0.0.1");
     assert_ne!(port, 0);
+    let ps = t.ok(&["ps", "--filter", "name=p1", "--format", "{{.Ports}}"]);
+    assert_eq!(ps.trim(), format!("127.0.0.1:{port}->80/tcp"), "docker ps PORTS");
     let one = t.ok(&["port", "p1", "80"]);
     assert_eq!(one.trim(), format!("127.0.0.1:{port}"));
     wait_http(sock("127.0.0.1", port), "hi-p1");
@@ -689,7 +691,8 @@ fn static_ip_on_a_user_subnet() {
     assert!(addrs.iter().any(|(i, a, l)| i == "eth0" && *a == ip && *l == 24), "{addrs:?}");
     assert_eq!(t.ip_on("s1", &n), ip);
 
-    let err = t.fails(&["run", "-d", "--name", "s2", "--network", &n, "--ip", &ip, "busybox", "sleep", "1000"]);
+    let (code, _, err) = t.docker(&["run", "-d", "--name", "s2", "--network", &n, "--ip", &ip, "busybox", "sleep", "1000"]);
+    assert_eq!(code, 125, "second --ip {ip}: {err}");
     assert!(line_with(&err, &["in use"]), "second --ip {ip}: {err}");
     let running = t.ok(&["ps", "--format", "{{.Names}}"]);
     assert_eq!(running.trim(), "s1", "only s1 runs");
@@ -790,6 +793,7 @@ fn cleanup_after_rm_and_across_a_daemon_restart() {
     t.d_mut().kill9();
     t.d_mut().spawn(&[]);
     assert_eq!(t.inspect("r1", "{{.State.Running}}"), "true");
+    assert_eq!(t.ok(&["port", "r1", "80"]).trim(), format!("127.0.0.1:{rp}"));
     wait_http(sock("127.0.0.1", rp), "hi-r1");
     let after = t.dnat_rules(rp);
     assert_eq!(after, before, "dnat rules for {rp} changed across the restart:\n{}", t.nft());
@@ -853,7 +857,8 @@ fn bad_network_input_gets_clean_errors() {
     let n1 = unique("bad1-");
     t.ok(&["network", "create", "--subnet", &format!("10.234.{x}.0/24"), &n1]);
     let links = t.our_links();
-    let err = t.fails(&["network", "create", "--subnet", &format!("10.234.{x}.128/25"), &unique("bad2-")]);
+    let (code, _, err) = t.docker(&["network", "create", "--subnet", &format!("10.234.{x}.128/25"), &unique("bad2-")]);
+    assert_eq!(code, 1, "{err}");
     assert!(line_with(&err, &["overlaps"]), "overlapping subnet: {err}");
     assert_eq!(t.our_links(), links, "a failed network create left a device");
 
@@ -862,9 +867,12 @@ fn bad_network_input_gets_clean_errors() {
     let hp = held.local_addr().expect("addr").port();
     let links = t.our_links();
     let cmd = httpd("busy");
-    let err = t.fails(&["run", "-d", "--name", "busy", "-p", &format!("{hp}:80"), "busybox", "sh", "-c", &cmd]);
+    let (code, _, err) = t.docker(&["run", "-d", "--name", "busy", "-p", &format!("{hp}:80"), "busybox", "sh", "-c", &cmd]);
+    assert_eq!(code, 125, "-p {hp} on a held port: {err}");
     assert!(line_with(&err, &["already"]) || line_with(&err, &["in use"]), "-p {hp} on a held port: {err}");
     assert!(t.ok(&["ps", "-q"]).trim().is_empty(), "a container is left running after the failed -p");
+    // As with Docker, the container was created and stays so; its start failed.
+    assert_eq!(t.ok(&["ps", "-a", "--filter", "name=busy", "--format", "{{.Status}}"]).trim(), "Created");
     assert!(t.dnat_rules(hp).is_empty(), "dnat rule for the failed port {hp}:\n{}", t.nft());
     assert_eq!(t.our_links(), links, "the failed run left a device");
     drop(held);
