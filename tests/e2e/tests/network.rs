@@ -564,8 +564,13 @@ fn published_ports_tcp_udp_and_publish_all() {
     assert_eq!(t.port_of("p2", "80/tcp"), ("0.0.0.0".to_string(), fixed));
     wait_http(sock("127.0.0.1", fixed), "hi-p2");
     match host_ip() {
-        Some(h) => wait_http(sock(&h, fixed), "hi-p2"),
-        None => eprintln!("NOTE: no global IPv4 address on this host; skipped the non-loopback check"),
+        Some(h) => {
+            wait_http(sock(&h, fixed), "hi-p2");
+            // Hairpin: a container reaches a published port through the host's address.
+            let (code, out, err) = t.docker(&["run", "--rm", "busybox", "timeout", "5", "wget", "-qO-", &format!("http://{h}:{fixed}/")]);
+            assert!(code == 0 && out.contains("hi-p2"), "container -> {h}:{fixed} (hairpin): exit {code}: {out}{err}\n{}", t.nft());
+        }
+        None => eprintln!("NOTE: no global IPv4 address on this host; skipped the non-loopback and hairpin checks"),
     }
 
     // UDP. Debian's busybox-static nc has no -u, so the listener is a host perl run inside
@@ -672,6 +677,18 @@ fn connect_and_disconnect_a_running_container() {
     assert_ne!(code, 0, "{ifname} still exists in mover after disconnect: {out}");
     let nets = t.inspect("mover", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}");
     assert_eq!(nets, "bridge");
+
+    // A stopped container can be connected too: it comes up on both networks.
+    t.ok(&["create", "--name", "later", "busybox", "sleep", "1000"]);
+    t.ok(&["network", "connect", &n, "later"]);
+    t.ok(&["start", "later"]);
+    let addrs = t.container_addrs("later");
+    let bridge_subnet = t.subnet("bridge");
+    assert!(addrs.iter().any(|(_, a, _)| in_subnet(a, &subnet)), "later has no {subnet} address: {addrs:?}");
+    assert!(addrs.iter().any(|(_, a, _)| in_subnet(a, &bridge_subnet)), "later has no {bridge_subnet} address: {addrs:?}");
+    let ip = t.ip_on("later", &n);
+    let (code, out, err) = t.docker(&["exec", "other", "ping", "-c1", "-W2", &ip]);
+    assert_eq!(code, 0, "other cannot ping later's {ip}: {out}{err}");
 }
 
 /// --ip on a user network with a --subnet; the same address twice is refused; --ip on the
@@ -784,6 +801,31 @@ fn cleanup_after_rm_and_across_a_daemon_restart() {
         assert!(http_get(sock("127.0.0.1", p)).is_err(), "port {p} still answers after rm -f");
     }
 
+    // A stopped container holds no port; starting it publishes again.
+    let sp = free_tcp_port("127.0.0.1");
+    t.web("s1", &["-p", &format!("127.0.0.1:{sp}:80")], "hi-s1");
+    wait_http(sock("127.0.0.1", sp), "hi-s1");
+    t.ok(&["stop", "-t", "1", "s1"]);
+    assert!(t.dnat_rules(sp).is_empty(), "dnat rule for stopped s1's {sp}:\n{}", t.nft());
+    poll("the stopped container's port to be free", 10, || TcpListener::bind(("127.0.0.1", sp)).map(drop).map_err(|e| e.to_string()));
+    t.ok(&["start", "s1"]);
+    wait_http(sock("127.0.0.1", sp), "hi-s1");
+    t.ok(&["restart", "-t", "1", "s1"]);
+    wait_http(sock("127.0.0.1", sp), "hi-s1");
+    let c = t.dnat_rules(sp);
+    assert!(!c.is_empty() && c.values().all(|&n| n == 1), "dnat rules for {sp} after start/restart: {c:?}\n{}", t.nft());
+    t.ok(&["rm", "-f", "s1"]);
+
+    // network prune removes unused networks and their devices.
+    let unused = unique("cl3-");
+    t.ok(&["network", "create", &unused]);
+    let pruned = t.ok(&["network", "prune", "-f"]);
+    assert!(pruned.lines().any(|l| l.trim() == unused), "prune output: {pruned}");
+    let (code, _, _) = t.docker(&["network", "inspect", &unused]);
+    assert_ne!(code, 0, "{unused} survived prune");
+    let left: Vec<String> = t.our_links().into_iter().filter(|l| *l != default).collect();
+    assert!(left.is_empty(), "after prune: {left:?}");
+
     // Restart with a running container that publishes a port.
     let rp = free_tcp_port("127.0.0.1");
     t.web("r1", &["-p", &format!("127.0.0.1:{rp}:80")], "hi-r1");
@@ -833,6 +875,18 @@ fn default_bridge_addresses_hosts_and_masquerade() {
         }),
         "/etc/hosts lacks `{ip} {hostname}`:\n{hosts}"
     );
+
+    // --add-host and --dns reach the files; none has only lo; host sees the host's links.
+    let out = t.ok(&["run", "--rm", "--add-host", "extra.example:10.1.2.3", "--dns", "10.9.8.7", "busybox", "cat", "/etc/hosts", "/etc/resolv.conf"]);
+    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["10.1.2.3", "extra.example"]), "--add-host: {out}");
+    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["nameserver", "10.9.8.7"]), "--dns: {out}");
+    let out = t.ok(&["run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"]);
+    let links: Vec<&str> = out.lines().filter_map(|l| l.split(": ").nth(1)).collect();
+    assert_eq!(links, ["lo"], "--network none: {out}");
+    if let Some(h) = host_ip() {
+        let out = t.ok(&["run", "--rm", "--network", "host", "busybox", "ip", "-o", "-4", "addr"]);
+        assert!(parse_addrs(&out).iter().any(|(_, a, _)| *a == h), "--network host does not see the host's {h}: {out}");
+    }
 
     // A remote that knows no route back to the container subnet: only masquerade gets the
     // reply home.
