@@ -1000,3 +1000,39 @@ fn berth_cli_networks_and_ports() {
     assert_ne!(code, 0);
     assert!(err.contains("not found"), "{err}");
 }
+
+/// The harness's own parsers, on what the tools print (no root needed).
+#[test]
+fn harness_parses_tool_output() {
+    let busybox_ip = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n\
+                      12: eth1    inet 172.19.0.3/16 brd 172.19.255.255 scope global eth1\\       valid_lft forever";
+    assert_eq!(
+        parse_addrs(busybox_ip),
+        vec![("lo".to_string(), "127.0.0.1".to_string(), 8), ("eth1".to_string(), "172.19.0.3".to_string(), 16)]
+    );
+    for (ip, cidr, inside) in [
+        ("172.19.0.3", "172.19.0.0/16", true),
+        ("172.20.0.3", "172.19.0.0/16", false),
+        ("10.231.7.50", "10.231.7.0/24", true),
+        ("10.231.8.50", "10.231.7.0/24", false),
+        ("1.2.3.4", "0.0.0.0/0", true),
+        ("not-an-ip", "10.0.0.0/8", false),
+        ("10.0.0.1", "10.0.0.0/33", false),
+    ] {
+        assert_eq!(in_subnet(ip, cidr), inside, "{ip} in {cidr}");
+    }
+    let port = "80/tcp -> 0.0.0.0:32768\n80/tcp -> [::]:32768\n9999/udp -> 127.0.0.1:40000\n";
+    for (key, want) in [("80/tcp", Some(("0.0.0.0".to_string(), 32768))), ("9999/udp", Some(("127.0.0.1".to_string(), 40000))), ("81/tcp", None)] {
+        assert_eq!(published_port(port, key), want, "{key}");
+    }
+    for (line, p, want) in [
+        ("meta l4proto tcp tcp dport 8080 dnat to 172.17.0.2:80", 8080, true),
+        ("meta l4proto tcp ip daddr 127.0.0.1 tcp dport 80801 dnat to 172.17.0.2:80", 8080, false),
+        ("oifname \"b1-0\" ip saddr 172.17.0.0/16 ct status dnat masquerade", 16, false),
+        ("tcp dport 5353", 5353, true),
+    ] {
+        assert_eq!(matches_dport(line, p), want, "{line} / {p}");
+    }
+    assert!(line_with("docker: Error response from daemon: Address already in use\n\nRun 'docker run --help'", &["already", "in use"]));
+    assert!(!line_with("already\nin use", &["already", "in use"]));
+}
