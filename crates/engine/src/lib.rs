@@ -148,6 +148,9 @@ impl Engine {
     pub fn shutdown(&self) {
         use berth_cgroups::Manager;
         let idle = self.all().iter().all(|c| !c.record().state.running());
+        if idle {
+            self.net.shutdown();
+        }
         if let (true, Some(layout)) = (idle, self.cgroups.as_ref()) {
             if let Ok(cg) = berth_cgroups::Cgroup::new(layout, &self.cgroup_parent) {
                 let _ = cg.destroy();

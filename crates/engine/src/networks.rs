@@ -268,6 +268,20 @@ impl Networking {
     }
 }
 
+impl Networking {
+    /// berthd stops with no container running: the namespace directory's own mount (made
+    /// private when the first namespace was pinned) goes too, so the exec root can be removed.
+    pub(crate) fn shutdown(&self) {
+        let dir = &self.st.netns_dir;
+        if dir.exists() && self.st.sandboxes.read().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            if let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) {
+                // SAFETY: umount2 on a path we own; failure (not a mount) is harmless.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+    }
+}
+
 impl NetState {
     pub(crate) fn pools(&self) -> Vec<Pool> {
         if self.cfg.pools.is_empty() {

@@ -93,8 +93,11 @@ pub(crate) fn primary_network(hc: &m::HostConfig) -> String {
 pub(crate) fn validate_endpoint(net: &NetRecord, s: &m::EndpointSettings) -> Result<()> {
     let ipam = s.ipam_config.clone().unwrap_or_default();
     let wants_ip = ipam.ipv4_address.as_deref().is_some_and(|a| !a.is_empty()) || ipam.ipv6_address.as_deref().is_some_and(|a| !a.is_empty());
+    if wants_ip && net.name == "bridge" {
+        return Err(Error::invalid("user specified IP address is supported on user defined networks only"));
+    }
     if wants_ip && !net.user_subnets {
-        return Err(Error::new(Kind::PermissionDenied, "user specified IP address is supported only when connecting to networks with user configured subnets"));
+        return Err(Error::invalid("user specified IP address is supported only when connecting to networks with user configured subnets"));
     }
     for (a, v6) in [(ipam.ipv4_address.as_deref(), false), (ipam.ipv6_address.as_deref(), true)] {
         let Some(a) = a.filter(|a| !a.is_empty()) else { continue };

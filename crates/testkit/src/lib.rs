@@ -237,7 +237,8 @@ impl Drop for Daemon {
             let script = format!(
                 "for l in $(ip -o link show | awk -F': ' '{{print $2}}' | cut -d@ -f1 | grep -E '^(b{hash6}-|v{hash6}|p{hash6})'); do ip link del \"$l\" 2>/dev/null; done; \
                  nft delete table ip berth-{hash6} 2>/dev/null; nft delete table ip6 berth-{hash6} 2>/dev/null; \
-                 for n in {exec}/netns/*; do [ -e \"$n\" ] && umount -l \"$n\" 2>/dev/null; done; true",
+                 for n in {exec}/netns/*; do [ -e \"$n\" ] && umount -l \"$n\" 2>/dev/null; done; \
+                 while mountpoint -q {exec}/netns 2>/dev/null; do umount -l {exec}/netns || break; done; true",
                 exec = self.dir.path().join("exec").display()
             );
             let _ = Command::new("sh").arg("-c").arg(script).stdout(Stdio::null()).stderr(Stdio::null()).status();
