@@ -1,10 +1,11 @@
 //! The rendered rules applied for real by `nft`, inside throwaway network namespaces (never
-//! the host's): replace twice, change, delete; and real traffic through them.
+//! the host's): replace twice, change, delete; and real traffic through them, with the nft
+//! backend and with the iptables one.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_network::firewall::{render, render_delete, Backend, BridgeRules, Nft, PortForward, Ruleset};
+use berth_network::firewall::{Backend, BridgeRules, Iptables, Nft, PortForward, Ruleset};
 use berth_network::ports::Proto;
 
 /// A network namespace made with `ip netns add`, deleted on drop.
@@ -116,9 +117,8 @@ fn apply_replace_change_and_delete_in_a_throwaway_netns() {
     let nft = Nft::with_prefix(["ip", "netns", "exec", ns.0.as_str()]).unwrap();
 
     // Applying twice replaces rather than duplicates.
-    let script = render(&table, &ruleset(true));
-    nft.apply(&script).unwrap();
-    nft.apply(&script).unwrap();
+    nft.apply(&table, &ruleset(true)).unwrap();
+    nft.apply(&table, &ruleset(true)).unwrap();
     let (ok, v4) = ns.nft(&["list", "table", "ip", &table]);
     assert!(ok, "{v4}");
     for want in [
@@ -141,20 +141,20 @@ fn apply_replace_change_and_delete_in_a_throwaway_netns() {
     assert!(!v6.contains("172.30."), "{v6}");
 
     // A changed ruleset: the removed rule is gone, the rest stays.
-    nft.apply(&render(&table, &ruleset(false))).unwrap();
+    nft.apply(&table, &ruleset(false)).unwrap();
     let (ok, v4) = ns.nft(&["list", "table", "ip", &table]);
     assert!(ok, "{v4}");
     assert!(!v4.contains("5353"), "{v4}");
     assert!(v4.contains("tcp dport 8080"), "{v4}");
 
     // A bad script fails with nft's words and leaves the rules alone.
-    let e = nft.apply("table ip nonsense { chain c { bogus } }\n").unwrap_err();
+    let e = nft.apply_script("table ip nonsense { chain c { bogus } }\n").unwrap_err();
     assert!(e.to_string().contains("Error"), "{e}");
     assert!(ns.nft(&["list", "table", "ip", &table]).0);
 
     // Delete both tables; deleting again is fine.
-    nft.apply(&render_delete(&table)).unwrap();
-    nft.apply(&render_delete(&table)).unwrap();
+    nft.remove(&table).unwrap();
+    nft.remove(&table).unwrap();
     assert!(!ns.nft(&["list", "table", "ip", &table]).0);
     assert!(!ns.nft(&["list", "table", "ip6", &table]).0);
 }
@@ -220,22 +220,42 @@ fn unreachable(ns: &Netns, addr: &str, port: u16) -> bool {
 }
 
 #[test]
-fn published_port_traffic_through_the_rules() {
+fn published_port_traffic_through_the_nft_rules() {
     if !is_root() {
-        eprintln!("SKIPPING published_port_traffic_through_the_rules: needs root (ip netns, nft)");
+        eprintln!("SKIPPING published_port_traffic_through_the_nft_rules: needs root (ip netns, nft)");
         return;
     }
     if Nft::new().is_err() || Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("SKIPPING published_port_traffic_through_the_rules: needs nft and python3");
+        eprintln!("SKIPPING published_port_traffic_through_the_nft_rules: needs nft and python3");
         return;
     }
+    traffic_through_the_rules("n", |ns| Box::new(Nft::with_prefix(["ip", "netns", "exec", ns]).unwrap()));
+}
+
+#[test]
+fn published_port_traffic_through_the_iptables_rules() {
+    if !is_root() {
+        eprintln!("SKIPPING published_port_traffic_through_the_iptables_rules: needs root (ip netns, iptables)");
+        return;
+    }
+    if Iptables::new().is_err() || Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("SKIPPING published_port_traffic_through_the_iptables_rules: needs iptables and python3");
+        return;
+    }
+    traffic_through_the_rules("i", |ns| Box::new(Iptables::with_prefix(["ip", "netns", "exec", ns]).unwrap()));
+}
+
+/// Published ports, masquerade, hairpin and isolation with real connections, the rules
+/// applied by the backend `make` builds for the "host" namespace's name. `tag` keeps the
+/// namespaces of the two backends' tests apart.
+fn traffic_through_the_rules(tag: &str, make: impl Fn(&str) -> Box<dyn Backend>) {
     // host: the daemon's namespace, bridges bt-a 172.30.0.1/16 and bt-b 172.31.0.1/16, uplink
     // 10.99.0.1/24; ctr: a container on bt-a (172.30.0.2); other: a container on bt-b
     // (172.31.0.2); out: a machine beyond the uplink (10.99.0.2).
-    let host = Netns::new("h");
-    let ctr = Netns::new("c");
-    let other = Netns::new("b");
-    let out = Netns::new("o");
+    let host = Netns::new(&format!("{tag}h"));
+    let ctr = Netns::new(&format!("{tag}c"));
+    let other = Netns::new(&format!("{tag}b"));
+    let out = Netns::new(&format!("{tag}o"));
     for ns in [&host, &ctr, &other, &out] {
         ns.run(&["ip", "link", "set", "lo", "up"]);
     }
@@ -291,7 +311,7 @@ fn published_port_traffic_through_the_rules() {
         }],
     };
     let table = format!("berth-t{}", std::process::id());
-    Nft::with_prefix(["ip", "netns", "exec", host.0.as_str()]).unwrap().apply(&render(&table, &rs)).unwrap();
+    make(&host.0).apply(&table, &rs).unwrap();
 
     let _in_ctr = EchoPeer::start(&ctr, 80);
     let _outside = EchoPeer::start(&out, 80);
