@@ -154,7 +154,7 @@ impl Networking {
         let hash = crate::short_hash(&cfg.data_root.display().to_string());
         let hash6 = hash[..6].to_string();
         let fw: Box<dyn firewall::Backend> = if cfg.network.firewall {
-            Box::new(firewall::Nft::new().map_err(kinded)?)
+            firewall::backend_for_host().map_err(kinded)?
         } else {
             Box::new(firewall::Disabled)
         };
@@ -355,9 +355,9 @@ impl NetState {
     /// Render the whole firewall from the current state and apply it.
     pub(crate) async fn apply_firewall(self: &Arc<Self>) -> Result<()> {
         let _g = self.fw_lock.lock().await;
-        let script = firewall::render(&self.table, &self.ruleset());
+        let ruleset = self.ruleset();
         let st = self.clone();
-        tokio::task::spawn_blocking(move || st.fw.apply(&script))
+        tokio::task::spawn_blocking(move || st.fw.apply(&st.table, &ruleset))
             .await
             .map_err(|e| Error::internal(format!("apply firewall: {e}")))?
             .map_err(kinded)
