@@ -23,10 +23,16 @@
 //! finds it unused.
 #![deny(missing_docs)]
 
+pub mod archive;
 mod changes;
 mod config;
+pub mod content;
+mod diff;
 mod duration;
 mod filters;
+mod gzip;
+pub mod manifest;
+mod serde_digest;
 mod store;
 mod unpack;
 
@@ -37,11 +43,12 @@ pub use config::{
 pub use filters::{
     match_labels, parse_timestamp, FilterError, FilterMap, ListFilters, PruneFilters,
 };
+pub use content::{BlobWriter, ContentStore};
 pub use store::{
-    chain_ids, DeleteItem, DiskUsage, HistoryEntry, Image, ImageStore, ImageUser, ImportOptions,
-    Layer, PruneReport,
+    chain_id_of, chain_ids, DeleteItem, DiskUsage, HistoryEntry, Image, ImageStore, ImageUser,
+    ImportOptions, Layer, LayerBlob, PruneReport,
 };
-pub use unpack::{unpack, UnpackError, UnpackOptions, Unpacked};
+pub use unpack::{unpack, unpack_tee, Compression, UnpackError, UnpackOptions, Unpacked};
 
 use berth_errdefs::{HasKind, Kind};
 
@@ -98,6 +105,48 @@ pub enum Error {
     /// A stored record is unreadable or inconsistent.
     #[error("corrupt image store: {0}")]
     Corrupt(String),
+    /// Written content does not hash to the digest it was expected to have.
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// The digest the content should have.
+        expected: String,
+        /// The digest it has.
+        actual: String,
+    },
+    /// Written content does not have the size it was expected to have.
+    #[error("size mismatch for {digest}: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        /// The digest of what was written.
+        digest: String,
+        /// The expected size.
+        expected: u64,
+        /// The size written.
+        actual: u64,
+    },
+    /// A digest algorithm the content store does not verify (only sha256 is).
+    #[error("unsupported digest algorithm: {0}")]
+    UnsupportedDigest(String),
+    /// No blob with this digest is in the content store.
+    #[error("blob {0} not found in the content store")]
+    BlobNotFound(String),
+    /// A digest reference was expected (`name@sha256:...`).
+    #[error("reference {0} has no digest")]
+    NotDigested(String),
+    /// A layer (chain id) an operation needs is not in the store.
+    #[error("layer {0} does not exist")]
+    LayerNotFound(String),
+    /// A layer's identifiers do not fit together (chain id, parent, diff id).
+    #[error("invalid layer: {0}")]
+    InvalidLayer(String),
+    /// An image configuration that cannot be registered.
+    #[error("invalid image config: {0}")]
+    InvalidConfig(String),
+    /// A manifest or index that cannot be parsed or is not supported.
+    #[error("invalid manifest: {0}")]
+    InvalidManifest(String),
+    /// A `docker load` archive that cannot be loaded.
+    #[error("{0}")]
+    InvalidArchive(String),
     /// A filesystem operation on the store failed.
     #[error("{context}: {source}")]
     Io {
@@ -116,7 +165,17 @@ impl HasKind for Error {
             Error::Change(e) => e.kind(),
             Error::Filter(e) => e.kind(),
             Error::Unpack(e) => e.kind(),
-            Error::AmbiguousTag | Error::DigestTag => Kind::InvalidArgument,
+            Error::AmbiguousTag
+            | Error::DigestTag
+            | Error::DigestMismatch { .. }
+            | Error::SizeMismatch { .. }
+            | Error::UnsupportedDigest(_)
+            | Error::InvalidLayer(_)
+            | Error::InvalidConfig(_)
+            | Error::InvalidManifest(_)
+            | Error::NotDigested(_)
+            | Error::InvalidArchive(_) => Kind::InvalidArgument,
+            Error::BlobNotFound(_) | Error::LayerNotFound(_) => Kind::NotFound,
             Error::ReferenceInUse { .. } | Error::DeleteConflict { .. } => Kind::Conflict,
             Error::Store(_) | Error::Corrupt(_) | Error::Io { .. } => Kind::Internal,
         }
@@ -124,7 +183,7 @@ impl HasKind for Error {
 }
 
 impl Error {
-    fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }
     }

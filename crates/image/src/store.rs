@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
-use std::io::Read;
+use std::io::{self, Read};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use berth_metadata::{Store, Table};
 use berth_reference::{
@@ -13,17 +14,65 @@ use berth_reference::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use crate::changes::apply_changes;
 use crate::config::{go_time, host_architecture, History, ImageConfig, RootFs, RunConfig};
+use crate::content::ContentStore;
 use crate::filters::{match_labels, ListFilters, PruneFilters};
-use crate::unpack::{unpack, UnpackOptions};
+use crate::gzip::GzipBlob;
+use crate::manifest::media_types;
+use crate::unpack::{decompress, unpack, unpack_tee, HashingReader, UnpackOptions, Unpacked};
 use crate::Error;
 
 const IMAGES: Table = Table::new("images");
 const IMAGE_REFS: Table = Table::new("image_refs");
 const LAYERS: Table = Table::new("image_layers");
+const BLOBS: Table = Table::new("image_blobs");
 const TMP_PREFIX: &str = ".tmp-";
+/// The gzip level of the blobs we make (import, commit, load): fast, the blob is compressed
+/// while the layer is unpacked.
+const GZIP_LEVEL: u32 = 3;
+/// Content blobs nothing references are deleted by a collection only once they are this old:
+/// a pull stores blobs before it records them.
+const BLOB_GRACE: Duration = Duration::from_secs(3600);
+
+/// A layer's compressed blob as a registry sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerBlob {
+    /// The digest of the compressed bytes.
+    #[serde(with = "crate::serde_digest")]
+    pub digest: Digest,
+    /// The layer media type (`application/vnd.docker.image.rootfs.diff.tar.gzip`, ...).
+    pub media_type: String,
+    /// Size of the compressed bytes.
+    pub size: u64,
+}
+
+/// The tags given to a loaded image, each with the image that had it before (if another).
+pub(crate) type MovedTags = Vec<(Reference, Option<String>)>;
+
+/// The stored knowledge about a content blob that is a layer: what it unpacks to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct BlobRecord {
+    pub(crate) digest: String,
+    pub(crate) media_type: String,
+    pub(crate) size: u64,
+    /// `sha256:` digest of the uncompressed tar.
+    pub(crate) diff_id: String,
+    /// Length of the uncompressed tar.
+    pub(crate) diff_size: u64,
+}
+
+impl BlobRecord {
+    pub(crate) fn layer_blob(&self) -> Option<LayerBlob> {
+        Some(LayerBlob {
+            digest: Digest::parse(&self.digest).ok()?,
+            media_type: self.media_type.clone(),
+            size: self.size,
+        })
+    }
+}
 
 /// The stored record of an image.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,6 +274,15 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     out
 }
 
+/// The chain id of a layer whose diff id is `diff_id` on top of the layer `parent` (a chain
+/// id): the diff id itself for a bottom layer (OCI image spec).
+pub fn chain_id_of(parent: Option<&str>, diff_id: &str) -> String {
+    match parent {
+        None => diff_id.to_string(),
+        Some(p) => Digest::sha256_of(format!("{p} {diff_id}").as_bytes()).to_string(),
+    }
+}
+
 fn hex_of(id: &str) -> &str {
     id.split_once(':').map(|(_, h)| h).unwrap_or(id)
 }
@@ -242,6 +300,7 @@ pub struct ImageStore {
     root: PathBuf,
     lock: Mutex<()>,
     unpack: UnpackOptions,
+    content: ContentStore,
 }
 
 impl ImageStore {
@@ -254,11 +313,14 @@ impl ImageStore {
             .mode(0o700)
             .create(&layers)
             .map_err(Error::io(format!("create {}", layers.display())))?;
+        let content = ContentStore::open(root)?;
+        content.sweep_ingest()?;
         let s = ImageStore {
             store,
             root: root.to_path_buf(),
             lock: Mutex::new(()),
             unpack: UnpackOptions::for_current_user(),
+            content,
         };
         s.sweep_layer_dirs()?;
         Ok(s)
@@ -274,6 +336,11 @@ impl ImageStore {
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The content store (`<root>/blobs`): layer blobs, and whatever a pull keeps.
+    pub fn content(&self) -> &ContentStore {
+        &self.content
     }
 
     fn layers_dir(&self) -> PathBuf {
@@ -342,16 +409,7 @@ impl ImageStore {
         let mut run = RunConfig::default();
         apply_changes(&mut run, &opts.changes)?;
 
-        let tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .tempdir_in(self.layers_dir())
-            .map_err(Error::io("create temporary layer directory"))?;
-        let diff = tmp.path().join("diff");
-        fs::DirBuilder::new()
-            .mode(0o755)
-            .create(&diff)
-            .map_err(Error::io(format!("create {}", diff.display())))?;
-        let unpacked = unpack(reader, &diff, self.unpack)?;
+        let (tmp, unpacked, blob) = self.unpack_new_layer(reader)?;
 
         let now = Utc::now();
         let created = go_time(now);
@@ -398,6 +456,9 @@ impl ImageStore {
                 created: created.clone(),
             });
         }
+        if !model.blobs.contains_key(&blob.digest) {
+            model.put_blob(blob);
+        }
         let size = model
             .layers
             .get(&chain_id)
@@ -425,6 +486,361 @@ impl ImageStore {
         }
         drop(tmp);
         model.view(&id)
+    }
+
+    /// A new temporary layer directory (`<layers>/.tmp-*`, with an empty `diff`).
+    fn new_layer_tmp(&self) -> Result<(tempfile::TempDir, PathBuf), Error> {
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempdir_in(self.layers_dir())
+            .map_err(Error::io("create temporary layer directory"))?;
+        let diff = tmp.path().join("diff");
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&diff)
+            .map_err(Error::io(format!("create {}", diff.display())))?;
+        Ok((tmp, diff))
+    }
+
+    /// Unpack a tar stream (plain or compressed) into a new temporary layer directory while
+    /// keeping a gzip of the uncompressed tar in the content store (committed, not yet
+    /// recorded).
+    pub(crate) fn unpack_new_layer(
+        &self,
+        reader: impl Read,
+    ) -> Result<(tempfile::TempDir, Unpacked, BlobRecord), Error> {
+        let (tmp, diff) = self.new_layer_tmp()?;
+        let mut gz = GzipBlob::start(&self.content, GZIP_LEVEL)?;
+        let unpacked = match unpack_tee(reader, &diff, self.unpack, &mut gz) {
+            Ok(u) => u,
+            Err(e) => {
+                // A failure of the compression is the real cause of a failed tee.
+                return Err(gz.abort().unwrap_or(Error::Unpack(e)));
+            }
+        };
+        let (digest, size) = gz.finish()?;
+        let blob = BlobRecord {
+            digest: digest.to_string(),
+            media_type: media_types::DOCKER_LAYER_GZIP.to_string(),
+            size,
+            diff_id: unpacked.diff_id.to_string(),
+            diff_size: unpacked.tar_size,
+        };
+        Ok((tmp, unpacked, blob))
+    }
+
+    /// Record an unpacked layer: rename its temporary directory into place and record it (and
+    /// its blob) in one transaction, under the lock. A layer recorded meanwhile by someone
+    /// else wins; the temporary directory is then dropped.
+    pub(crate) fn commit_layer(
+        &self,
+        tmp: tempfile::TempDir,
+        chain_id: &str,
+        parent: Option<&str>,
+        unpacked: &Unpacked,
+        blob: Option<BlobRecord>,
+    ) -> Result<Layer, Error> {
+        let _g = self.lock();
+        let existing: Option<LayerRecord> = self.store.get(LAYERS, chain_id)?;
+        let mut placed = None;
+        let rec = match existing {
+            Some(r) => r,
+            None => {
+                let dest = self.layer_dir(chain_id);
+                if dest.exists() {
+                    remove_tree(&dest)?;
+                }
+                fs::rename(tmp.path(), &dest)
+                    .map_err(Error::io(format!("rename layer into {}", dest.display())))?;
+                let r = LayerRecord {
+                    chain_id: chain_id.to_string(),
+                    diff_id: unpacked.diff_id.to_string(),
+                    parent: parent.map(str::to_string),
+                    size: unpacked.size,
+                    created: go_time(Utc::now()),
+                };
+                placed = Some(r.clone());
+                r
+            }
+        };
+        let new_blob = match blob {
+            Some(b) if self.store.get::<BlobRecord>(BLOBS, &b.digest)?.is_none() => Some(b),
+            _ => None,
+        };
+        if placed.is_some() || new_blob.is_some() {
+            let res = self.store.write(|tx| {
+                if let Some(r) = &placed {
+                    tx.put(LAYERS, chain_id, r)?;
+                }
+                if let Some(b) = &new_blob {
+                    tx.put(BLOBS, &b.digest, b)?;
+                }
+                Ok::<(), Error>(())
+            });
+            if let Err(e) = res {
+                if placed.is_some() {
+                    let _ = self.remove_layer_dir(chain_id);
+                }
+                return Err(e);
+            }
+        }
+        drop(tmp);
+        Ok(self.layer_of(&rec))
+    }
+
+    fn layer_of(&self, r: &LayerRecord) -> Layer {
+        Layer {
+            chain_id: r.chain_id.clone(),
+            diff_id: r.diff_id.clone(),
+            size: r.size,
+            dir: self.layer_dir(&r.chain_id).join("diff"),
+        }
+    }
+
+    /// The layer with this chain id, if present.
+    pub fn layer(&self, chain_id: &str) -> Result<Option<Layer>, Error> {
+        let r: Option<LayerRecord> = self.store.get(LAYERS, chain_id)?;
+        Ok(r.map(|r| self.layer_of(&r)))
+    }
+
+    /// Is this layer (chain id) present?
+    pub fn has_layer(&self, chain_id: &str) -> bool {
+        matches!(self.store.get::<LayerRecord>(LAYERS, chain_id), Ok(Some(_)))
+    }
+
+    /// The diff id a blob digest is known to unpack to (earlier pull/push/create).
+    pub fn diff_id_of_blob(&self, d: &Digest) -> Option<String> {
+        let r: Option<BlobRecord> = self.store.get(BLOBS, &d.to_string()).ok()?;
+        r.map(|r| r.diff_id)
+    }
+
+    /// The compressed blob kept for a layer (by diff id), when the content store has it.
+    pub fn blob_of_layer(&self, diff_id: &str) -> Option<LayerBlob> {
+        self.blob_record_of_layer(diff_id)
+            .and_then(|r| r.layer_blob())
+    }
+
+    pub(crate) fn blob_record_of_layer(&self, diff_id: &str) -> Option<BlobRecord> {
+        let all = self.store.list::<BlobRecord>(BLOBS).ok()?;
+        all.into_iter().map(|(_, r)| r).find(|r| {
+            r.diff_id == diff_id
+                && Digest::parse(&r.digest).is_ok_and(|d| self.content.exists(&d))
+        })
+    }
+
+    /// The digest and length of the uncompressed stream of a stored blob.
+    fn hash_blob(&self, d: &Digest) -> Result<(Digest, u64), Error> {
+        let f = self.content.open_blob(d)?;
+        let (_, inner) = decompress(io::BufReader::with_capacity(256 * 1024, f))?;
+        let mut h = HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+            tee: None,
+        };
+        io::copy(&mut h, &mut io::sink())
+            .map_err(|e| Error::Unpack(crate::UnpackError::Archive(e)))?;
+        Ok((Digest::from_sha256(h.hasher.finalize().into()), h.count))
+    }
+
+    /// Unpack the blob (already in the content store; gzip/zstd/plain detected) as the layer
+    /// whose chain id is `chain_id` (computed by the caller from the config's diff ids), and
+    /// check that the tar's digest is `diff_id` (mismatch -> [`Error::DigestMismatch`],
+    /// nothing kept, the blob deleted unless it is known as another layer's). Idempotent: a
+    /// layer already present is returned as is. Records blob digest <-> diff id. Safe to call
+    /// for several layers of one image at once (different chain ids): each unpacks into its
+    /// own temporary directory; only the final record takes the store's lock. The parent
+    /// need not be present yet.
+    pub fn apply_blob(
+        &self,
+        chain_id: &str,
+        parent: Option<&str>,
+        diff_id: &str,
+        blob: &LayerBlob,
+    ) -> Result<Layer, Error> {
+        let want = Digest::parse(diff_id)
+            .map_err(|e| Error::InvalidLayer(format!("diff id {diff_id:?}: {e}")))?;
+        if chain_id_of(parent, diff_id) != chain_id {
+            return Err(Error::InvalidLayer(format!(
+                "chain id {chain_id} is not that of diff id {diff_id} on parent {}",
+                parent.unwrap_or("(none)")
+            )));
+        }
+        let key = blob.digest.to_string();
+        if let Some(l) = self.layer(chain_id)? {
+            // Learn this blob for the layer if none is known (verified: a wrong record would
+            // make push and save produce content that does not match the config).
+            let known = self.store.get::<BlobRecord>(BLOBS, &key)?.is_some();
+            if !known && self.content.exists(&blob.digest) && self.blob_of_layer(diff_id).is_none()
+            {
+                let (got, diff_size) = self.hash_blob(&blob.digest)?;
+                if got == want {
+                    let size = self.content.size(&blob.digest).unwrap_or(blob.size);
+                    let rec = BlobRecord {
+                        digest: key.clone(),
+                        media_type: blob.media_type.clone(),
+                        size,
+                        diff_id: diff_id.to_string(),
+                        diff_size,
+                    };
+                    let _g = self.lock();
+                    self.store.write(|tx| tx.put(BLOBS, &key, &rec))?;
+                }
+            }
+            return Ok(l);
+        }
+        let f = self.content.open_blob(&blob.digest)?;
+        let size = f
+            .metadata()
+            .map_err(Error::io(format!("stat blob {key}")))?
+            .len();
+        let (tmp, diff) = self.new_layer_tmp()?;
+        let unpacked = unpack(
+            io::BufReader::with_capacity(256 * 1024, f),
+            &diff,
+            self.unpack,
+        )?;
+        if unpacked.diff_id != want {
+            drop(tmp);
+            if self.store.get::<BlobRecord>(BLOBS, &key)?.is_none() {
+                let _ = self.content.delete(&blob.digest);
+            }
+            return Err(Error::DigestMismatch {
+                expected: diff_id.to_string(),
+                actual: unpacked.diff_id.to_string(),
+            });
+        }
+        let rec = BlobRecord {
+            digest: key,
+            media_type: blob.media_type.clone(),
+            size,
+            diff_id: diff_id.to_string(),
+            diff_size: unpacked.tar_size,
+        };
+        self.commit_layer(tmp, chain_id, parent, &unpacked, Some(rec))
+    }
+
+    /// A new layer from an overlay upper directory (whiteouts as 0:0 char devices, opaque
+    /// dirs by the `trusted.overlay.opaque` xattr) on top of `parent`: the tar (with `.wh.`
+    /// entries, deterministic order) is gzipped into the content store and unpacked as the
+    /// layer. For `commit` and the builder. An empty change set still makes a layer (Docker).
+    pub fn create_layer_from_dir(
+        &self,
+        parent: Option<&str>,
+        dir: &Path,
+    ) -> Result<(Layer, LayerBlob), Error> {
+        if let Some(p) = parent {
+            if !self.has_layer(p) {
+                return Err(Error::LayerNotFound(p.to_string()));
+            }
+        }
+        let (r, w) = io::pipe().map_err(Error::io("create a pipe"))?;
+        let src = dir.to_path_buf();
+        let producer = std::thread::Builder::new()
+            .name("berth-diff".into())
+            .spawn(move || crate::diff::write_layer_tar(&src, w))
+            .map_err(Error::io("start a thread"))?;
+        let res = self.unpack_new_layer(io::BufReader::with_capacity(256 * 1024, r));
+        let produced = producer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Corrupt("the layer tar thread panicked".into())));
+        let (tmp, unpacked, blob) = match (produced, res) {
+            (Ok(()), Ok(v)) => v,
+            // The reader stopped first: its error is the cause of the broken pipe.
+            (Err(Error::Io { source, .. }), Err(e))
+                if source.kind() == io::ErrorKind::BrokenPipe =>
+            {
+                return Err(e)
+            }
+            (Err(e), _) | (Ok(()), Err(e)) => return Err(e),
+        };
+        let chain = chain_id_of(parent, &blob.diff_id);
+        let lb = blob
+            .layer_blob()
+            .ok_or_else(|| Error::Corrupt(format!("blob digest {}", blob.digest)))?;
+        let layer = self.commit_layer(tmp, &chain, parent, &unpacked, Some(blob))?;
+        Ok((layer, lb))
+    }
+
+    /// Register an image from its exact config bytes; its layers (the config's diff ids) must
+    /// be present ([`Error::LayerNotFound`] otherwise). Tags (a name alone gets `latest`; a
+    /// tag held by another image moves here) and digest references are added. Registering
+    /// an image that exists keeps its references (and revives one removed while in use).
+    pub fn create_image(
+        &self,
+        raw_config: &[u8],
+        tags: &[Reference],
+        digests: &[Reference],
+    ) -> Result<Image, Error> {
+        let pending = PendingImage::parse(raw_config)?;
+        for t in tags {
+            check_tag(t)?;
+        }
+        for d in digests {
+            if d.digest().is_none() {
+                return Err(Error::NotDigested(d.familiar_string()));
+            }
+        }
+        let _g = self.lock();
+        let mut model = self.load()?;
+        let id = pending.id.clone();
+        model.register(pending)?;
+        let now = go_time(Utc::now());
+        for t in tags {
+            model.tag(&id, &t.clone().with_default_tag(), &now);
+        }
+        for d in digests {
+            model.tag(&id, &lookup_key(d), &now);
+        }
+        model.commit(&self.store)?;
+        model.view(&id)
+    }
+
+    /// Register several parsed images and tag them, in one transaction (`docker load`).
+    /// Returns, per image, the tags that moved from another image (tag, old id).
+    pub(crate) fn register_loaded(
+        &self,
+        images: Vec<(PendingImage, Vec<Reference>)>,
+    ) -> Result<Vec<MovedTags>, Error> {
+        let _g = self.lock();
+        let mut model = self.load()?;
+        let now = go_time(Utc::now());
+        let mut out = Vec::new();
+        for (p, tags) in images {
+            let id = p.id.clone();
+            model.register(p)?;
+            let mut moved = Vec::new();
+            for t in tags {
+                let t = t.with_default_tag();
+                let old = model
+                    .refs
+                    .get(&t.to_string())
+                    .filter(|old| **old != id)
+                    .cloned();
+                model.tag(&id, &t, &now);
+                moved.push((t, old));
+            }
+            out.push(moved);
+        }
+        model.commit(&self.store)?;
+        Ok(out)
+    }
+
+    /// Add a digest reference (`docker.io/library/busybox@sha256:...`) to an image (any name
+    /// [`ImageStore::get`] accepts).
+    pub fn add_repo_digest(&self, id: &str, r: &Reference) -> Result<(), Error> {
+        if r.digest().is_none() {
+            return Err(Error::NotDigested(r.familiar_string()));
+        }
+        let _g = self.lock();
+        let mut model = self.load()?;
+        let id = if model.images.contains_key(id) {
+            id.to_string()
+        } else {
+            model.resolve(id)?
+        };
+        model.tag(&id, &lookup_key(r), &go_time(Utc::now()));
+        model.commit(&self.store)
     }
 
     /// The image a user-typed name designates (Docker's `GetImage`): a full id (with or
@@ -573,12 +989,7 @@ impl ImageStore {
     /// Tag the image `name` designates with `target` (a name alone gets `latest`). A tag
     /// that pointed at another image moves (that image may become dangling).
     pub fn tag(&self, name: &str, target: &Reference) -> Result<Image, Error> {
-        if target.digest().is_some() {
-            return Err(Error::DigestTag);
-        }
-        if target.familiar_name() == "sha256" {
-            return Err(Error::AmbiguousTag);
-        }
+        check_tag(target)?;
         let _g = self.lock();
         let mut model = self.load()?;
         let id = model.resolve(name)?;
@@ -614,7 +1025,7 @@ impl ImageStore {
         let mut model = self.load()?;
         model.sweep_removed(&users);
         let items = model.image_delete(name, force, &users)?;
-        self.commit_and_clean(&model)?;
+        self.commit_and_clean(&mut model)?;
         Ok(items)
     }
 
@@ -679,7 +1090,7 @@ impl ImageStore {
             .iter()
             .filter_map(|l| sizes.get(l))
             .sum();
-        self.commit_and_clean(&model)?;
+        self.commit_and_clean(&mut model)?;
         Ok(report)
     }
 
@@ -693,7 +1104,7 @@ impl ImageStore {
         let _g = self.lock();
         let mut model = self.load()?;
         let items = model.sweep_removed(&users);
-        self.commit_and_clean(&model)?;
+        self.commit_and_clean(&mut model)?;
         Ok(items
             .into_iter()
             .filter_map(|i| match i {
@@ -703,13 +1114,60 @@ impl ImageStore {
             .collect())
     }
 
-    fn commit_and_clean(&self, model: &Model) -> Result<(), Error> {
+    /// Commit a removal: records first, then the directories of deleted layers, then the
+    /// content blobs nothing references any more (see [`ImageStore::collect_content`]).
+    fn commit_and_clean(&self, model: &mut Model) -> Result<(), Error> {
+        let live: HashSet<&str> = model.layers.values().map(|l| l.diff_id.as_str()).collect();
+        let dead: Vec<String> = model
+            .blobs
+            .values()
+            .filter(|b| !live.contains(b.diff_id.as_str()))
+            .map(|b| b.digest.clone())
+            .collect();
+        for d in &dead {
+            model.blobs.remove(d);
+            model.deleted_blobs.insert(d.clone());
+        }
         model.commit(&self.store)?;
         for l in &model.deleted_layers {
             // The records are gone; a directory left by a failure here is swept at open.
             let _ = self.remove_layer_dir(l);
         }
+        self.collect_content(model, &dead);
         Ok(())
+    }
+
+    /// Delete the content blobs nothing references: the blobs of layers just deleted
+    /// (`dead`), and any other unreferenced blob older than [`BLOB_GRACE`] (a pull stores a
+    /// blob before it records it). Referenced are: the blobs of present layers, image
+    /// configs (by image id) and the manifests of images' digest references. Best effort:
+    /// a blob left here is collected next time.
+    fn collect_content(&self, model: &Model, dead: &[String]) {
+        let mut keep: HashSet<&str> = model.blobs.keys().map(String::as_str).collect();
+        for rec in model.images.values() {
+            keep.insert(rec.id.as_str());
+            for r in &rec.repo_digests {
+                if let Some((_, d)) = r.rsplit_once('@') {
+                    keep.insert(d);
+                }
+            }
+        }
+        let Ok(all) = self.content.list() else {
+            return;
+        };
+        let now = SystemTime::now();
+        for (d, mtime) in all {
+            let k = d.to_string();
+            if keep.contains(k.as_str()) {
+                continue;
+            }
+            let old = now
+                .duration_since(mtime)
+                .is_ok_and(|age| age >= BLOB_GRACE);
+            if old || dead.contains(&k) {
+                let _ = self.content.delete(&d);
+            }
+        }
     }
 
     /// Overlay lower directories of an image, top layer first. `id` is an image id (images
@@ -789,6 +1247,9 @@ struct Model {
     deleted_refs: BTreeSet<String>,
     put_layers: BTreeMap<String, LayerRecord>,
     deleted_layers: Vec<String>,
+    blobs: BTreeMap<String, BlobRecord>,
+    put_blobs: BTreeMap<String, BlobRecord>,
+    deleted_blobs: BTreeSet<String>,
 }
 
 impl Model {
@@ -804,6 +1265,9 @@ impl Model {
             deleted_refs: BTreeSet::new(),
             put_layers: BTreeMap::new(),
             deleted_layers: Vec::new(),
+            blobs: store.list::<BlobRecord>(BLOBS)?.into_iter().collect(),
+            put_blobs: BTreeMap::new(),
+            deleted_blobs: BTreeSet::new(),
         })
     }
 
@@ -828,6 +1292,12 @@ impl Model {
             }
             for k in &self.deleted_layers {
                 tx.delete(LAYERS, k)?;
+            }
+            for (k, b) in &self.put_blobs {
+                tx.put(BLOBS, k, b)?;
+            }
+            for k in &self.deleted_blobs {
+                tx.delete(BLOBS, k)?;
             }
             Ok::<(), Error>(())
         })
@@ -944,6 +1414,36 @@ impl Model {
     fn put_layer(&mut self, l: LayerRecord) {
         self.put_layers.insert(l.chain_id.clone(), l.clone());
         self.layers.insert(l.chain_id.clone(), l);
+    }
+
+    /// Record an image whose layers are all present.
+    fn register(&mut self, p: PendingImage) -> Result<(), Error> {
+        let mut size = 0;
+        for c in &p.chains {
+            let l = self
+                .layers
+                .get(c)
+                .ok_or_else(|| Error::LayerNotFound(c.clone()))?;
+            size += l.size;
+        }
+        self.put_image(ImageRecord {
+            id: p.id.clone(),
+            config: p.raw,
+            repo_tags: Vec::new(),
+            repo_digests: Vec::new(),
+            created: p.config.created.clone().unwrap_or_default(),
+            size,
+            layers: p.chains,
+            last_tag_time: None,
+            removed: false,
+        });
+        Ok(())
+    }
+
+    fn put_blob(&mut self, b: BlobRecord) {
+        self.deleted_blobs.remove(&b.digest);
+        self.put_blobs.insert(b.digest.clone(), b.clone());
+        self.blobs.insert(b.digest.clone(), b);
     }
 
     fn put_image(&mut self, mut rec: ImageRecord) {
@@ -1174,6 +1674,54 @@ impl Model {
         let retain = users(&id).is_some();
         self.delete_image(&id, retain, &mut items);
         Ok(items)
+    }
+}
+
+/// Docker's rules for a new tag: no digest, and not named like a digest algorithm.
+fn check_tag(t: &Reference) -> Result<(), Error> {
+    if t.digest().is_some() {
+        return Err(Error::DigestTag);
+    }
+    if t.familiar_name() == "sha256" {
+        return Err(Error::AmbiguousTag);
+    }
+    Ok(())
+}
+
+/// An image configuration checked and ready to be registered.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingImage {
+    /// `sha256:` digest of `raw`.
+    pub(crate) id: String,
+    pub(crate) raw: String,
+    pub(crate) config: ImageConfig,
+    /// Chain ids of the config's diff ids, bottom first.
+    pub(crate) chains: Vec<String>,
+}
+
+impl PendingImage {
+    /// Parse and check a config: JSON, UTF-8, `rootfs.type` "layers", valid diff ids.
+    pub(crate) fn parse(raw: &[u8]) -> Result<PendingImage, Error> {
+        let text = std::str::from_utf8(raw)
+            .map_err(|_| Error::InvalidConfig("the config is not UTF-8".into()))?;
+        let config: ImageConfig =
+            serde_json::from_str(text).map_err(|e| Error::InvalidConfig(e.to_string()))?;
+        if config.rootfs.kind != "layers" {
+            return Err(Error::InvalidConfig(format!(
+                "unsupported rootfs type {:?}",
+                config.rootfs.kind
+            )));
+        }
+        for d in &config.rootfs.diff_ids {
+            Digest::parse(d)
+                .map_err(|e| Error::InvalidConfig(format!("diff id {d:?}: {e}")))?;
+        }
+        Ok(PendingImage {
+            id: Digest::sha256_of(raw).to_string(),
+            raw: text.to_string(),
+            chains: chain_ids(&config.rootfs.diff_ids),
+            config,
+        })
     }
 }
 

@@ -120,20 +120,72 @@ pub struct Unpacked {
     pub diff_id: Digest,
     /// Bytes of regular file content written.
     pub size: i64,
+    /// Length of the uncompressed tar stream.
+    pub tar_size: u64,
     /// Entries skipped for lack of privilege (device nodes, whiteouts).
     pub skipped: Vec<PathBuf>,
 }
 
-/// Unpack the tar stream `reader` (plain or gzip, detected by magic bytes) into the existing,
-/// empty directory `dest`.
+/// The compression of a layer stream, as its first bytes tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar.
+    None,
+    /// gzip (possibly several members).
+    Gzip,
+    /// zstd (possibly several frames).
+    Zstd,
+}
+
+impl Compression {
+    /// Detect the compression from the first bytes of a stream (up to 6 are looked at).
+    /// Known but unsupported formats (bzip2, xz) are an error; anything else is taken as a
+    /// plain tar.
+    pub fn detect(head: &[u8]) -> Result<Compression, UnpackError> {
+        match head {
+            [0x1f, 0x8b, ..] => Ok(Compression::Gzip),
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Ok(Compression::Zstd),
+            [b'B', b'Z', b'h', ..] => Err(UnpackError::UnsupportedCompression("bzip2")),
+            [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => {
+                Err(UnpackError::UnsupportedCompression("xz"))
+            }
+            _ => Ok(Compression::None),
+        }
+    }
+}
+
+/// Unpack the tar stream `reader` (plain, gzip or zstd, detected by magic bytes) into the
+/// existing, empty directory `dest`.
 pub fn unpack(
     reader: impl Read,
     dest: &Path,
     opts: UnpackOptions,
 ) -> Result<Unpacked, UnpackError> {
+    unpack_inner(reader, dest, opts, None)
+}
+
+/// [`unpack`], also writing the uncompressed tar stream to `tee` as it is read (to keep a
+/// compressed copy without reading the input twice). A failure of `tee` fails the unpack.
+pub fn unpack_tee(
+    reader: impl Read,
+    dest: &Path,
+    opts: UnpackOptions,
+    tee: &mut dyn Write,
+) -> Result<Unpacked, UnpackError> {
+    unpack_inner(reader, dest, opts, Some(tee))
+}
+
+fn unpack_inner(
+    reader: impl Read,
+    dest: &Path,
+    opts: UnpackOptions,
+    tee: Option<&mut dyn Write>,
+) -> Result<Unpacked, UnpackError> {
     let mut hashing = HashingReader {
-        inner: decompress(reader)?,
+        inner: decompress(reader)?.1,
         hasher: Sha256::new(),
+        count: 0,
+        tee,
     };
     let tree = Tree {
         root: dest.to_path_buf(),
@@ -160,25 +212,36 @@ pub fn unpack(
     Ok(Unpacked {
         diff_id: Digest::from_sha256(hashing.hasher.finalize().into()),
         size: state.size,
+        tar_size: hashing.count,
         skipped: state.skipped,
     })
 }
 
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
+/// Hashes (and counts, and copies to `tee`) what is read through it.
+pub(crate) struct HashingReader<'t, R> {
+    pub(crate) inner: R,
+    pub(crate) hasher: Sha256,
+    pub(crate) count: u64,
+    pub(crate) tee: Option<&'t mut dyn Write>,
 }
 
-impl<R: Read> Read for HashingReader<R> {
+impl<R: Read> Read for HashingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        if let Some(t) = self.tee.as_mut() {
+            t.write_all(&buf[..n])
+                .map_err(|e| io::Error::other(format!("keeping a copy of the layer: {e}")))?;
+        }
         Ok(n)
     }
 }
 
 /// Detect the compression by its magic bytes and return the uncompressed stream.
-fn decompress<'a>(mut r: impl Read + 'a) -> Result<Box<dyn Read + 'a>, UnpackError> {
+pub(crate) fn decompress<'a>(
+    mut r: impl Read + 'a,
+) -> Result<(Compression, Box<dyn Read + 'a>), UnpackError> {
     let mut head = [0u8; 6];
     let mut n = 0;
     while n < head.len() {
@@ -190,13 +253,15 @@ fn decompress<'a>(mut r: impl Read + 'a) -> Result<Box<dyn Read + 'a>, UnpackErr
         }
     }
     let stream = io::Cursor::new(head[..n].to_vec()).chain(r);
-    match &head[..n] {
-        [0x1f, 0x8b, ..] => Ok(Box::new(flate2::read::MultiGzDecoder::new(stream))),
-        [b'B', b'Z', b'h', ..] => Err(UnpackError::UnsupportedCompression("bzip2")),
-        [0xfd, b'7', b'z', b'X', b'Z', 0x00] => Err(UnpackError::UnsupportedCompression("xz")),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Err(UnpackError::UnsupportedCompression("zstd")),
-        _ => Ok(Box::new(stream)),
-    }
+    let c = Compression::detect(&head[..n])?;
+    let out: Box<dyn Read + 'a> = match c {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(stream)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(stream).map_err(UnpackError::Archive)?,
+        ),
+        Compression::None => Box::new(stream),
+    };
+    Ok((c, out))
 }
 
 struct State {
@@ -223,7 +288,7 @@ struct Meta {
 
 /// Clean an entry path lexically into normal components. A rooted path stays inside the
 /// root (`/../x` is `x`); a relative one may not climb above it.
-fn clean_components(p: &Path) -> Result<Vec<OsString>, UnpackError> {
+pub(crate) fn clean_components(p: &Path) -> Result<Vec<OsString>, UnpackError> {
     let mut out: Vec<OsString> = Vec::new();
     let mut rooted = false;
     for c in p.components() {

@@ -1,0 +1,307 @@
+//! A layer tar from an overlayfs upper directory (`docker commit`, the builder).
+//!
+//! The upper directory holds what a container changed: new and modified files as they are,
+//! deleted ones as 0:0 character devices (whiteouts), directories replaced as a whole marked
+//! with the `trusted.overlay.opaque=y` xattr. The tar uses the AUFS convention layers are
+//! exchanged in: a whiteout becomes an empty `.wh.<name>` file, an opaque directory gets a
+//! `.wh..wh..opq` entry right after its own.
+//!
+//! The tar is deterministic: entries in byte order of their names, whole-second mtimes (as
+//! Docker writes them), numeric owners without names, hard links to the first path of an inode,
+//! xattrs as `SCHILY.xattr.*` PAX records (overlay's own `trusted.overlay.*` excluded).
+//! Sockets are skipped, as Docker skips them.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsString};
+use std::fs::{self, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use tar::{EntryType, Header};
+
+use crate::Error;
+
+const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
+const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// Write the tar of the overlay upper directory `dir` to `out`.
+pub(crate) fn write_layer_tar(dir: &Path, out: impl Write) -> Result<(), Error> {
+    let md = fs::symlink_metadata(dir).map_err(Error::io(format!("stat {}", dir.display())))?;
+    if !md.is_dir() {
+        return Err(Error::InvalidLayer(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    let mut w = Walker {
+        b: tar::Builder::new(io::BufWriter::with_capacity(256 * 1024, out)),
+        root: dir.to_path_buf(),
+        links: HashMap::new(),
+    };
+    w.walk(Path::new(""))?;
+    let mut out = w.b.into_inner().map_err(Error::io("write layer tar"))?;
+    out.flush().map_err(Error::io("write layer tar"))?;
+    Ok(())
+}
+
+struct Walker<W: Write> {
+    b: tar::Builder<W>,
+    root: PathBuf,
+    /// (dev, ino) of files with several links -> the first path written.
+    links: HashMap<(u64, u64), PathBuf>,
+}
+
+impl<W: Write> Walker<W> {
+    fn walk(&mut self, rel: &Path) -> Result<(), Error> {
+        let abs = self.root.join(rel);
+        let mut names: Vec<OsString> = Vec::new();
+        for e in fs::read_dir(&abs).map_err(Error::io(format!("read {}", abs.display())))? {
+            let e = e.map_err(Error::io(format!("read {}", abs.display())))?;
+            names.push(e.file_name());
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for name in names {
+            let r = rel.join(&name);
+            let p = abs.join(&name);
+            let md = fs::symlink_metadata(&p).map_err(Error::io(format!("stat {}", p.display())))?;
+            self.entry(&r, &p, &md)?;
+            if md.is_dir() {
+                self.walk(&r)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, rel: &Path, abs: &Path, md: &Metadata) -> Result<(), Error> {
+        let ft = md.file_type();
+        if ft.is_socket() {
+            return Ok(());
+        }
+        let werr = |p: &Path| Error::io(format!("write layer tar entry {}", p.display()));
+        if ft.is_char_device() && md.rdev() == 0 {
+            // A whiteout: the lower file `name` is deleted.
+            let name = rel.file_name().unwrap_or_default();
+            let mut wh = OsString::from(".wh.");
+            wh.push(name);
+            let path = rel.with_file_name(wh);
+            let mut h = header(md, EntryType::Regular, 0o600);
+            self.b
+                .append_data(&mut h, &path, io::empty())
+                .map_err(werr(&path))?;
+            return Ok(());
+        }
+        let xattrs = list_xattrs(abs)?;
+        for (k, _) in &xattrs {
+            if k.starts_with(OVERLAY_XATTR_PREFIX) && k != OPAQUE_XATTR {
+                // redirect_dir / metacopy: the upper directory alone does not hold the change.
+                return Err(Error::InvalidLayer(format!(
+                    "{} carries {k}: overlay redirect_dir/metacopy are not supported",
+                    abs.display()
+                )));
+            }
+        }
+        let opaque = ft.is_dir()
+            && xattrs
+                .iter()
+                .any(|(k, v)| k == OPAQUE_XATTR && v.as_slice() == b"y");
+        let records: Vec<(String, Vec<u8>)> = xattrs
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(OVERLAY_XATTR_PREFIX))
+            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v))
+            .collect();
+        let mode = md.mode() & 0o7777;
+
+        if ft.is_file() && md.nlink() > 1 {
+            if let Some(first) = self.links.get(&(md.dev(), md.ino())).cloned() {
+                let mut h = header(md, EntryType::Link, mode);
+                self.pax(&records)?;
+                self.b
+                    .append_link(&mut h, rel, &first)
+                    .map_err(werr(rel))?;
+                return Ok(());
+            }
+            self.links.insert((md.dev(), md.ino()), rel.to_path_buf());
+        }
+        self.pax(&records)?;
+        if ft.is_file() {
+            let mut h = header(md, EntryType::Regular, mode);
+            h.set_size(md.len());
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(abs)
+                .map_err(Error::io(format!("open {}", abs.display())))?;
+            // Exactly the size in the header even if the file changes under us.
+            let data = ReadErr {
+                inner: f.take(md.len()).chain(io::repeat(0)).take(md.len()),
+                path: abs,
+            };
+            self.b.append_data(&mut h, rel, data).map_err(werr(rel))?;
+        } else if ft.is_dir() {
+            let mut h = header(md, EntryType::Directory, mode);
+            self.b
+                .append_data(&mut h, rel, io::empty())
+                .map_err(werr(rel))?;
+            if opaque {
+                let path = rel.join(".wh..wh..opq");
+                let mut h = header(md, EntryType::Regular, mode & 0o777);
+                self.b
+                    .append_data(&mut h, &path, io::empty())
+                    .map_err(werr(&path))?;
+            }
+        } else if ft.is_symlink() {
+            let target =
+                fs::read_link(abs).map_err(Error::io(format!("readlink {}", abs.display())))?;
+            let mut h = header(md, EntryType::Symlink, mode);
+            self.b
+                .append_link(&mut h, rel, &target)
+                .map_err(werr(rel))?;
+        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
+            let kind = if ft.is_char_device() {
+                EntryType::Char
+            } else if ft.is_block_device() {
+                EntryType::Block
+            } else {
+                EntryType::Fifo
+            };
+            let mut h = header(md, kind, mode);
+            if kind != EntryType::Fifo {
+                let dev = md.rdev() as libc::dev_t;
+                h.set_device_major(libc::major(dev))
+                    .map_err(werr(rel))?;
+                h.set_device_minor(libc::minor(dev))
+                    .map_err(werr(rel))?;
+            }
+            self.b
+                .append_data(&mut h, rel, io::empty())
+                .map_err(werr(rel))?;
+        }
+        Ok(())
+    }
+
+    /// A PAX extended header for the next entry.
+    fn pax(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), Error> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut data = Vec::new();
+        for (k, v) in records {
+            data.extend_from_slice(&pax_record(k, v));
+        }
+        let mut h = Header::new_ustar();
+        h.set_entry_type(EntryType::XHeader);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_mtime(0);
+        self.b
+            .append_data(&mut h, "PaxHeaders.0/entry", &data[..])
+            .map_err(Error::io("write layer tar"))
+    }
+}
+
+/// A header with the metadata of `md` (whole-second mtime, numeric owner).
+fn header(md: &Metadata, kind: EntryType, mode: u32) -> Header {
+    let mut h = Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(md.uid() as u64);
+    h.set_gid(md.gid() as u64);
+    h.set_mtime(md.mtime().max(0) as u64);
+    h.set_size(0);
+    h
+}
+
+/// One PAX record: `<len> <key>=<value>\n`, the length counting itself.
+pub(crate) fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let rest = 1 + key.len() + 1 + value.len() + 1;
+    let mut len = rest + 1;
+    loop {
+        let total = rest + len.to_string().len();
+        if total == len {
+            break;
+        }
+        len = total;
+    }
+    let mut out = format!("{len} {key}=").into_bytes();
+    out.extend_from_slice(value);
+    out.push(b'\n');
+    out
+}
+
+/// Names a read error after the file it came from.
+struct ReadErr<'a, R> {
+    inner: R,
+    path: &'a Path,
+}
+
+impl<R: Read> Read for ReadErr<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), format!("read {}: {e}", self.path.display())))
+    }
+}
+
+fn cpath(p: &Path) -> Result<CString, Error> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::InvalidLayer(format!("path {p:?} contains a NUL byte")))
+}
+
+/// The xattrs of `p` (not following a final symlink). Filesystems without xattrs have none.
+pub(crate) fn list_xattrs(p: &Path) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let c = cpath(p)?;
+    let ioerr = |what: &str| Error::io(format!("{what} {}", p.display()));
+    let mut names = vec![0u8; 1024];
+    let len = loop {
+        // SAFETY: c is a valid path, the buffer is valid for its length.
+        let r = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+        if r >= 0 {
+            break r as usize;
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
+            Some(libc::ENOTSUP) => return Ok(Vec::new()),
+            _ => return Err(ioerr("list xattrs of")(e)),
+        }
+    };
+    names.truncate(len);
+    let mut out = Vec::new();
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let Ok(key) = std::str::from_utf8(name) else {
+            continue;
+        };
+        let cname = CString::new(name).map_err(|_| ioerr("xattr of")(io::Error::other("NUL")))?;
+        let mut val = vec![0u8; 256];
+        loop {
+            // SAFETY: valid path and name, the buffer is valid for its length.
+            let r = unsafe {
+                libc::lgetxattr(
+                    c.as_ptr(),
+                    cname.as_ptr(),
+                    val.as_mut_ptr().cast(),
+                    val.len(),
+                )
+            };
+            if r >= 0 {
+                val.truncate(r as usize);
+                out.push((key.to_string(), val));
+                break;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ERANGE) => {
+                    let n = val.len() * 4;
+                    val.resize(n, 0);
+                }
+                // Removed meanwhile.
+                Some(libc::ENODATA) => break,
+                _ => return Err(ioerr("read xattr of")(e)),
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
