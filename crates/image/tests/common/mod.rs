@@ -191,3 +191,122 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     enc.write_all(data).unwrap();
     enc.finish().unwrap()
 }
+
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 3).unwrap()
+}
+
+/// A store in a fresh temporary directory.
+pub struct StoreEnv {
+    pub tmp: tempfile::TempDir,
+    pub db: berth_metadata::Store,
+    pub root: std::path::PathBuf,
+    pub images: berth_image::ImageStore,
+}
+
+pub fn store_env() -> StoreEnv {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = berth_metadata::Store::open(&tmp.path().join("metadata.db")).unwrap();
+    let root = tmp.path().join("image");
+    let images = berth_image::ImageStore::open(db.clone(), &root).unwrap();
+    StoreEnv {
+        tmp,
+        db,
+        root,
+        images,
+    }
+}
+
+/// Names directly in `dir`, sorted (empty when it does not exist).
+pub fn names(dir: &std::path::Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = rd
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// An overlay mount, unmounted on drop.
+pub struct Overlay {
+    pub merged: std::path::PathBuf,
+}
+
+impl Overlay {
+    /// Mount `lowers` (top first), with `upper`/`work` when given (read-only otherwise).
+    pub fn mount(
+        lowers: &[&std::path::Path],
+        rw: Option<(&std::path::Path, &std::path::Path)>,
+        merged: &std::path::Path,
+    ) -> std::io::Result<Overlay> {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+        let mut data = format!("lowerdir={}", lower.join(":"));
+        let mut flags = libc::MS_RDONLY;
+        if let Some((upper, work)) = rw {
+            data.push_str(&format!(
+                ",upperdir={},workdir={}",
+                upper.display(),
+                work.display()
+            ));
+            flags = 0;
+        }
+        let c = |p: &std::path::Path| CString::new(p.as_os_str().as_bytes()).unwrap();
+        let ov = CString::new("overlay").unwrap();
+        let target = c(merged);
+        let data = CString::new(data).unwrap();
+        // SAFETY: valid C strings.
+        let r = unsafe {
+            libc::mount(
+                ov.as_ptr(),
+                target.as_ptr(),
+                ov.as_ptr(),
+                flags,
+                data.as_ptr().cast(),
+            )
+        };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Overlay {
+            merged: merged.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(self.merged.as_os_str().as_bytes()).unwrap();
+        // SAFETY: unmounting what we mounted.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// The entries of a tar (plain/gzip/zstd): (path, type byte, size).
+pub fn tar_entries(data: &[u8]) -> Vec<(String, u8, u64)> {
+    let plain = if data.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(data), &mut out).unwrap();
+        out
+    } else if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::decode_all(data).unwrap()
+    } else {
+        data.to_vec()
+    };
+    let mut a = tar::Archive::new(&plain[..]);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.path().unwrap().to_string_lossy().into_owned(),
+                e.header().entry_type().as_byte(),
+                e.header().size().unwrap(),
+            )
+        })
+        .collect()
+}
