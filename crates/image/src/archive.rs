@@ -36,7 +36,9 @@ use sha2::{Digest as _, Sha256};
 use tar::{EntryType, Header};
 
 use crate::filters::ListFilters;
-use crate::manifest::{media_types, parse_manifest, AnyManifest, Descriptor, ImageManifest, Platform};
+use crate::manifest::{
+    media_types, parse_manifest, AnyManifest, Descriptor, ImageManifest, Platform,
+};
 use crate::store::{BlobRecord, ImageStore, PendingImage};
 use crate::unpack::{clean_components, decompress, Compression};
 use crate::{Error, Image};
@@ -175,8 +177,7 @@ pub fn save(store: &ImageStore, names: &[String], out: impl Write) -> Result<(),
     let werr = |what: &str| Error::io(format!("write {what}"));
     for d in ["blobs", "blobs/sha256"] {
         let mut h = file_header(EntryType::Directory, 0, 0o755, 0);
-        tar.append_data(&mut h, d, io::empty())
-            .map_err(werr(d))?;
+        tar.append_data(&mut h, d, io::empty()).map_err(werr(d))?;
     }
     let mut written: HashSet<String> = HashSet::new();
     let mut index_entries: Vec<Descriptor> = Vec::new();
@@ -185,7 +186,10 @@ pub fn save(store: &ImageStore, names: &[String], out: impl Write) -> Result<(),
 
     for (s, layers) in images.iter().zip(plans) {
         let img = &s.image;
-        let mtime = img.created.map(|c| c.timestamp().max(0) as u64).unwrap_or(0);
+        let mtime = img
+            .created
+            .map(|c| c.timestamp().max(0) as u64)
+            .unwrap_or(0);
         let mut layer_descs = Vec::new();
         let mut layer_paths = Vec::new();
         for rec in &layers {
@@ -229,8 +233,10 @@ pub fn save(store: &ImageStore, names: &[String], out: impl Write) -> Result<(),
             let mut d = desc.clone();
             d.annotations
                 .insert(ANNOTATION_IMAGE_NAME.into(), t.to_string());
-            d.annotations
-                .insert(ANNOTATION_REF_NAME.into(), t.tag().unwrap_or("latest").into());
+            d.annotations.insert(
+                ANNOTATION_REF_NAME.into(),
+                t.tag().unwrap_or("latest").into(),
+            );
             index_entries.push(d);
             if let Some(top) = layers.last().and_then(|l| Digest::parse(&l.diff_id).ok()) {
                 repositories
@@ -333,7 +339,9 @@ impl<R: Read> Read for Verified<R> {
         if self.remaining == 0 {
             return Ok(0);
         }
-        let max = buf.len().min(self.remaining.min(usize::MAX as u64) as usize);
+        let max = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..max])?;
         if n == 0 {
             return Err(io::Error::new(
@@ -387,14 +395,17 @@ impl Archive {
             let mut entry = entry.map_err(rerr)?;
             let raw = entry.path().map_err(rerr)?.to_string_lossy().into_owned();
             let Some(key) = clean(&raw) else {
-                return Err(bad(format!("invalid archive: entry {raw:?} is outside of it")));
+                return Err(bad(format!(
+                    "invalid archive: entry {raw:?} is outside of it"
+                )));
             };
             match entry.header().entry_type() {
                 EntryType::Regular | EntryType::Continuous => {
                     let path = dir.join(format!("f{n}"));
                     let mut out = BufWriter::with_capacity(
                         IO_BUFFER,
-                        File::create(&path).map_err(Error::io(format!("create {}", path.display())))?,
+                        File::create(&path)
+                            .map_err(Error::io(format!("create {}", path.display())))?,
                     );
                     let mut hasher = Sha256::new();
                     let mut head = Vec::new();
@@ -564,12 +575,7 @@ pub fn load(store: &ImageStore, input: impl Read) -> Result<Vec<Loaded>, Error> 
         .iter()
         .map(|i| (i.pending.id.clone(), i.tags.is_empty()))
         .collect();
-    let moved = store.register_loaded(
-        images
-            .into_iter()
-            .map(|i| (i.pending, i.tags))
-            .collect(),
-    )?;
+    let moved = store.register_loaded(images.into_iter().map(|i| (i.pending, i.tags)).collect())?;
     drop(tmp);
     let mut out = Vec::new();
     for tags in moved {
@@ -774,7 +780,10 @@ fn apply_layer(store: &ImageStore, t: &LayerTask) -> Result<(), Error> {
     let (tmp, unpacked, blob) = store.unpack_new_layer(BufReader::with_capacity(IO_BUFFER, f))?;
     if unpacked.diff_id.to_string() != t.diff {
         drop(tmp);
-        if store.diff_id_of_blob(&Digest::parse(&blob.digest)?).is_none() {
+        if store
+            .diff_id_of_blob(&Digest::parse(&blob.digest)?)
+            .is_none()
+        {
             let _ = store.content().delete(&Digest::parse(&blob.digest)?);
         }
         return Err(bad(format!(

@@ -46,7 +46,10 @@ impl ContentStore {
         let tmp = tempfile::Builder::new()
             .prefix("blob-")
             .tempfile_in(&self.ingest)
-            .map_err(Error::io(format!("create a file in {}", self.ingest.display())))?;
+            .map_err(Error::io(format!(
+                "create a file in {}",
+                self.ingest.display()
+            )))?;
         let (file, path) = tmp.into_parts();
         Ok(BlobWriter {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),

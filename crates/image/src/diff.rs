@@ -65,7 +65,8 @@ impl<W: Write> Walker<W> {
         for name in names {
             let r = rel.join(&name);
             let p = abs.join(&name);
-            let md = fs::symlink_metadata(&p).map_err(Error::io(format!("stat {}", p.display())))?;
+            let md =
+                fs::symlink_metadata(&p).map_err(Error::io(format!("stat {}", p.display())))?;
             self.entry(&r, &p, &md)?;
             if md.is_dir() {
                 self.walk(&r)?;
@@ -94,7 +95,8 @@ impl<W: Write> Walker<W> {
         }
         let xattrs = list_xattrs(abs)?;
         for (k, _) in &xattrs {
-            if k.starts_with(OVERLAY_XATTR_PREFIX) && k != OPAQUE_XATTR {
+            // origin, impure, nlink...: bookkeeping of overlay, not content.
+            if k == "trusted.overlay.redirect" || k == "trusted.overlay.metacopy" {
                 // redirect_dir / metacopy: the upper directory alone does not hold the change.
                 return Err(Error::InvalidLayer(format!(
                     "{} carries {k}: overlay redirect_dir/metacopy are not supported",
@@ -117,9 +119,7 @@ impl<W: Write> Walker<W> {
             if let Some(first) = self.links.get(&(md.dev(), md.ino())).cloned() {
                 let mut h = header(md, EntryType::Link, mode);
                 self.pax(&records)?;
-                self.b
-                    .append_link(&mut h, rel, &first)
-                    .map_err(werr(rel))?;
+                self.b.append_link(&mut h, rel, &first).map_err(werr(rel))?;
                 return Ok(());
             }
             self.links.insert((md.dev(), md.ino()), rel.to_path_buf());
@@ -169,10 +169,8 @@ impl<W: Write> Walker<W> {
             let mut h = header(md, kind, mode);
             if kind != EntryType::Fifo {
                 let dev = md.rdev() as libc::dev_t;
-                h.set_device_major(libc::major(dev))
-                    .map_err(werr(rel))?;
-                h.set_device_minor(libc::minor(dev))
-                    .map_err(werr(rel))?;
+                h.set_device_major(libc::major(dev)).map_err(werr(rel))?;
+                h.set_device_minor(libc::minor(dev)).map_err(werr(rel))?;
             }
             self.b
                 .append_data(&mut h, rel, io::empty())

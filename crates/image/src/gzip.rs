@@ -41,8 +41,7 @@ impl GzipBlob {
         let worker = std::thread::Builder::new()
             .name("berth-gzip".into())
             .spawn(move || {
-                let mut enc =
-                    flate2::write::GzEncoder::new(blob, flate2::Compression::new(level));
+                let mut enc = flate2::write::GzEncoder::new(blob, flate2::Compression::new(level));
                 let werr = |e| Error::io("compress layer into the content store")(e);
                 while let Ok(msg) = rx.recv() {
                     match msg {
@@ -67,7 +66,10 @@ impl GzipBlob {
     }
 
     fn send(&mut self, msg: Msg) -> io::Result<()> {
-        let tx = self.tx.as_ref().ok_or_else(|| io::Error::other("finished"))?;
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| io::Error::other("finished"))?;
         tx.send(msg)
             .map_err(|_| io::Error::other("the compression thread stopped"))
     }
@@ -84,7 +86,9 @@ impl GzipBlob {
             Some(Ok(Some(done))) => Ok(done),
             Some(Err(e)) => Err(e),
             _ if !sent => Err(Error::Corrupt("the compression thread stopped".into())),
-            _ => Err(Error::Corrupt("the compression thread did not finish".into())),
+            _ => Err(Error::Corrupt(
+                "the compression thread did not finish".into(),
+            )),
         }
     }
 
@@ -102,7 +106,9 @@ impl GzipBlob {
         let h = self.worker.take()?;
         match h.join() {
             Ok(r) => Some(r),
-            Err(_) => Some(Err(Error::Corrupt("the compression thread panicked".into()))),
+            Err(_) => Some(Err(Error::Corrupt(
+                "the compression thread panicked".into(),
+            ))),
         }
     }
 }

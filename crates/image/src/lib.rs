@@ -40,10 +40,10 @@ pub use changes::{apply_changes, ChangeError};
 pub use config::{
     go_time, host_architecture, Empty, HealthConfig, History, ImageConfig, RootFs, RunConfig,
 };
+pub use content::{BlobWriter, ContentStore};
 pub use filters::{
     match_labels, parse_timestamp, FilterError, FilterMap, ListFilters, PruneFilters,
 };
-pub use content::{BlobWriter, ContentStore};
 pub use store::{
     chain_id_of, chain_ids, DeleteItem, DiskUsage, HistoryEntry, Image, ImageStore, ImageUser,
     ImportOptions, Layer, LayerBlob, PruneReport,

@@ -118,11 +118,7 @@ pub struct Platform {
     )]
     pub os_version: Option<String>,
     /// Required OS features.
-    #[serde(
-        rename = "os.features",
-        default,
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(rename = "os.features", default, skip_serializing_if = "Vec::is_empty")]
     pub os_features: Vec<String>,
     /// CPU variant (`v7`, `v8`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,10 +193,7 @@ fn normalize_arch(arch: &str, variant: Option<&str>) -> (String, Option<String>)
     let variant = variant.map(str::to_ascii_lowercase);
     match arch.as_str() {
         "i386" => ("386".into(), None),
-        "x86_64" | "x86-64" | "amd64" => (
-            "amd64".into(),
-            variant.filter(|v| v != "v1"),
-        ),
+        "x86_64" | "x86-64" | "amd64" => ("amd64".into(), variant.filter(|v| v != "v1")),
         "aarch64" | "arm64" => (
             "arm64".into(),
             match variant.as_deref() {
@@ -471,7 +464,10 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<AnyMan
     };
     let (shape, media_type) = match (header_shape, declared_shape) {
         (Some(h), Some(_)) => {
-            let (hm, dm) = (header.clone().unwrap_or_default(), declared.clone().unwrap_or_default());
+            let (hm, dm) = (
+                header.clone().unwrap_or_default(),
+                declared.clone().unwrap_or_default(),
+            );
             if hm != dm {
                 return Err(Error::InvalidManifest(format!(
                     "mediaType {dm:?} in the manifest does not match the content type {hm:?}"
@@ -510,8 +506,8 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<AnyMan
                     "a {media_type} has no manifests field"
                 )));
             }
-            let mut m: ImageManifest = serde_json::from_value(value)
-                .map_err(|e| Error::InvalidManifest(e.to_string()))?;
+            let mut m: ImageManifest =
+                serde_json::from_value(value).map_err(|e| Error::InvalidManifest(e.to_string()))?;
             m.media_type = media_type;
             Ok(AnyManifest::Manifest(m))
         }
@@ -521,8 +517,8 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<AnyMan
                     "a {media_type} has no config or layers fields"
                 )));
             }
-            let mut i: ImageIndex = serde_json::from_value(value)
-                .map_err(|e| Error::InvalidManifest(e.to_string()))?;
+            let mut i: ImageIndex =
+                serde_json::from_value(value).map_err(|e| Error::InvalidManifest(e.to_string()))?;
             i.media_type = media_type;
             Ok(AnyManifest::Index(i))
         }

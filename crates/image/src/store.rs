@@ -623,8 +623,7 @@ impl ImageStore {
     pub(crate) fn blob_record_of_layer(&self, diff_id: &str) -> Option<BlobRecord> {
         let all = self.store.list::<BlobRecord>(BLOBS).ok()?;
         all.into_iter().map(|(_, r)| r).find(|r| {
-            r.diff_id == diff_id
-                && Digest::parse(&r.digest).is_ok_and(|d| self.content.exists(&d))
+            r.diff_id == diff_id && Digest::parse(&r.digest).is_ok_and(|d| self.content.exists(&d))
         })
     }
 
@@ -1128,6 +1127,16 @@ impl ImageStore {
             model.blobs.remove(d);
             model.deleted_blobs.insert(d.clone());
         }
+        // The configs of deleted images and the manifests of removed digest references go
+        // too (unless something else still references them).
+        let mut dead = dead;
+        dead.extend(model.deleted_images.iter().cloned());
+        dead.extend(
+            model
+                .deleted_refs
+                .iter()
+                .filter_map(|r| r.rsplit_once('@').map(|(_, d)| d.to_string())),
+        );
         model.commit(&self.store)?;
         for l in &model.deleted_layers {
             // The records are gone; a directory left by a failure here is swept at open.
@@ -1137,8 +1146,8 @@ impl ImageStore {
         Ok(())
     }
 
-    /// Delete the content blobs nothing references: the blobs of layers just deleted
-    /// (`dead`), and any other unreferenced blob older than [`BLOB_GRACE`] (a pull stores a
+    /// Delete the content blobs nothing references: those of what was just deleted (`dead`:
+    /// layer blobs, configs, manifests), and any other unreferenced blob older than [`BLOB_GRACE`] (a pull stores a
     /// blob before it records it). Referenced are: the blobs of present layers, image
     /// configs (by image id) and the manifests of images' digest references. Best effort:
     /// a blob left here is collected next time.
@@ -1161,9 +1170,7 @@ impl ImageStore {
             if keep.contains(k.as_str()) {
                 continue;
             }
-            let old = now
-                .duration_since(mtime)
-                .is_ok_and(|age| age >= BLOB_GRACE);
+            let old = now.duration_since(mtime).is_ok_and(|age| age >= BLOB_GRACE);
             if old || dead.contains(&k) {
                 let _ = self.content.delete(&d);
             }
@@ -1713,8 +1720,7 @@ impl PendingImage {
             )));
         }
         for d in &config.rootfs.diff_ids {
-            Digest::parse(d)
-                .map_err(|e| Error::InvalidConfig(format!("diff id {d:?}: {e}")))?;
+            Digest::parse(d).map_err(|e| Error::InvalidConfig(format!("diff id {d:?}: {e}")))?;
         }
         Ok(PendingImage {
             id: Digest::sha256_of(raw).to_string(),

@@ -256,9 +256,9 @@ pub(crate) fn decompress<'a>(
     let c = Compression::detect(&head[..n])?;
     let out: Box<dyn Read + 'a> = match c {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(stream)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(stream).map_err(UnpackError::Archive)?,
-        ),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(stream).map_err(UnpackError::Archive)?)
+        }
         Compression::None => Box::new(stream),
     };
     Ok((c, out))

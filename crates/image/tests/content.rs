@@ -29,10 +29,7 @@ fn put_read_size_delete() {
     assert!(cs.exists(&d));
     assert_eq!(cs.size(&d), Some(5));
     assert_eq!(cs.read(&d).unwrap(), b"hello");
-    assert_eq!(
-        cs.path(&d),
-        tmp.path().join("blobs/sha256").join(d.hex())
-    );
+    assert_eq!(cs.path(&d), tmp.path().join("blobs/sha256").join(d.hex()));
     assert_eq!(cs.list().unwrap().len(), 1);
     // Storing the same content again is fine.
     assert_eq!(cs.put(b"hello").unwrap(), d);
@@ -54,10 +51,16 @@ fn commit_verifies_digest_and_size() {
     let sha512 = Digest::parse(&format!("sha512:{}", "a".repeat(128))).unwrap();
     type Check = fn(&Error) -> bool;
     let cases: Vec<(Option<&Digest>, Option<u64>, Check)> = vec![
-        (Some(&wrong), None, |e| matches!(e, Error::DigestMismatch { .. })),
-        (Some(&right), Some(8), |e| matches!(e, Error::SizeMismatch { .. })),
+        (Some(&wrong), None, |e| {
+            matches!(e, Error::DigestMismatch { .. })
+        }),
+        (Some(&right), Some(8), |e| {
+            matches!(e, Error::SizeMismatch { .. })
+        }),
         (None, Some(1), |e| matches!(e, Error::SizeMismatch { .. })),
-        (Some(&sha512), None, |e| matches!(e, Error::UnsupportedDigest(_))),
+        (Some(&sha512), None, |e| {
+            matches!(e, Error::UnsupportedDigest(_))
+        }),
     ];
     for (want, size, check) in cases {
         let mut w = cs.writer().unwrap();
