@@ -57,6 +57,11 @@ impl TestServer {
         }
     }
 
+    /// A client for a registry running elsewhere (e.g. the binary), rooted at `root`.
+    pub fn external(addr: SocketAddr, root: PathBuf) -> TestServer {
+        TestServer { addr, root, _dir: tempfile::tempdir().unwrap(), stop: None, tls: None }
+    }
+
     /// The directory for files the test needs beside the root (htpasswd, certificates).
     pub fn scratch(&self) -> &Path {
         self._dir.path()
