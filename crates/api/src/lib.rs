@@ -7,6 +7,9 @@
 
 pub use bollard_stubs::models;
 
+pub mod jsonmessage;
+pub use jsonmessage::JsonMessage;
+
 /// `GET /system/df` as API versions up to 1.51 shape it (the generated models follow 1.52+,
 /// which nests these under `*Usage` objects that docker CLI 28 does not read).
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]

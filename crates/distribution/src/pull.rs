@@ -1,0 +1,418 @@
+//! `docker pull`: resolve the reference to a manifest (an index picks the platform), fetch
+//! the config, then every missing layer: download into the content store (digest and size
+//! verified before anything is visible) and unpack right away, several layers at once
+//! (downloads limited to `max_concurrent_downloads`; unpacking one layer does not wait for
+//! another, since chain ids come from the config). Last, the image is created, tagged and
+//! given its repository digest.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use berth_image::{ImageStore, LayerBlob};
+use berth_reference::{Digest, Reference};
+use bytes::Bytes;
+use futures_util::future::try_join_all;
+use hyper::body::Body as _;
+use hyper::header::{ACCEPT, CONTENT_TYPE};
+use hyper::{Method, StatusCode};
+use tokio::sync::Semaphore;
+
+use crate::auth::{Access, Credentials};
+use crate::progress::{short, Meter, Progress, Sink};
+use crate::transport::{self, ReqBody, Session, SMALL_BODY_LIMIT};
+use crate::wire::{self, Descriptor, Document, Want};
+use crate::{Client, Error};
+
+/// What a pull did, and what Docker prints at its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullResult {
+    /// The reference pulled, normalised (`docker.io/library/busybox:latest`).
+    pub reference: Reference,
+    /// The digest the reference resolved to (the index's for multi-platform images): the
+    /// `Digest:` line and the repository digest.
+    pub digest: Digest,
+    /// The image id (`sha256:` of its config).
+    pub image_id: String,
+    /// True when the reference already named this image before the pull.
+    pub up_to_date: bool,
+    /// `Status: Downloaded newer image for busybox:latest` or
+    /// `Status: Image is up to date for busybox:latest`.
+    pub status: String,
+}
+
+/// Configs larger than this are refused.
+const CONFIG_LIMIT: usize = 16 << 20;
+
+impl Client {
+    /// `docker pull`: resolve (index -> platform), fetch config and layers (parallel,
+    /// verified), unpack into the store as they arrive, create the image, tag it and add the
+    /// repo digest. `platform` is `os/arch[/variant]`; `None` means the host's. A name alone
+    /// gets the `latest` tag. Progress and the closing `Digest:`/`Status:` lines go to
+    /// `progress`.
+    pub async fn pull(
+        &self,
+        r: &Reference,
+        creds: Option<&Credentials>,
+        platform: Option<&str>,
+        store: Arc<ImageStore>,
+        progress: Progress,
+    ) -> Result<PullResult, Error> {
+        let r = r.clone().with_default_tag();
+        let want = match platform.filter(|p| !p.trim().is_empty()) {
+            Some(p) => Some(Want::parse(p)?),
+            None => None,
+        };
+        let sink = Sink(progress);
+        let s = self.session(&r, creds, Access::Pull, &[]).await?;
+        let tag_or_digest = match r.digest() {
+            Some(d) => d.to_string(),
+            None => r.tag().unwrap_or(berth_reference::DEFAULT_TAG).to_string(),
+        };
+        sink.message(&tag_or_digest, format!("Pulling from {}", r.path())).await;
+
+        // The manifest (through the index, if any).
+        let (body, ctype) = fetch_manifest(&s, &tag_or_digest, &r).await?;
+        let top = Digest::sha256_of(&body);
+        if let Some(d) = r.digest() {
+            verify_manifest(d, &body)?;
+        }
+        let _ = put_content(&store, body.clone()).await;
+        let manifest = match wire::parse_document(ctype.as_deref(), &body)? {
+            Document::Manifest(m) => m,
+            Document::Index(index) => {
+                let w = want.clone().unwrap_or_else(Want::host);
+                let entry = wire::pick(&index, &w).ok_or_else(|| Error::NoMatchingPlatform(w.to_string()))?;
+                let d = Digest::parse(&entry.digest)?;
+                let (body, ctype) = fetch_manifest(&s, &entry.digest, &r).await?;
+                verify_manifest(&d, &body)?;
+                let _ = put_content(&store, body.clone()).await;
+                match wire::parse_document(ctype.as_deref(), &body)? {
+                    Document::Manifest(m) => m,
+                    Document::Index(_) => {
+                        return Err(Error::Protocol(format!("index {top} lists another index for {w}")))
+                    }
+                }
+            }
+        };
+
+        // The config.
+        let config_digest = Digest::parse(&manifest.config.digest)?;
+        let raw_config = fetch_small_blob(&s, &manifest.config, CONFIG_LIMIT).await?;
+        let head: wire::ConfigHead = serde_json::from_slice(&raw_config)
+            .map_err(|e| Error::Protocol(format!("invalid image config {config_digest}: {e}")))?;
+        if let Some(w) = &want {
+            if !w.matches_config(&head) {
+                let actual = Want::new(&head.os, &head.architecture, head.variant.as_deref());
+                return Err(Error::NotFound(format!(
+                    "image with reference {} was found but does not match the specified platform: wanted {w}, actual: {actual}",
+                    r.familiar_string()
+                )));
+            }
+        }
+        let diff_ids = head.rootfs.diff_ids.clone();
+        let layers: Vec<Descriptor> = manifest
+            .layers
+            .iter()
+            .filter(|l| !is_foreign(&l.media_type))
+            .cloned()
+            .collect();
+        if diff_ids.len() != layers.len() {
+            return Err(Error::Protocol(format!(
+                "layers from manifest don't match image configuration: {} layers, {} diff ids",
+                layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let chains = berth_image::chain_ids(&diff_ids);
+
+        // Which image the reference named before, to tell "up to date" from "newer".
+        let before = {
+            let st = store.clone();
+            let name = r.to_string();
+            tokio::task::spawn_blocking(move || st.get(&name).ok().map(|i| i.id))
+                .await
+                .map_err(|e| Error::Task(format!("image lookup: {e}")))?
+        };
+
+        // Layers, grouped by blob (one progress line per blob).
+        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+        let mut order: Vec<String> = Vec::new();
+        for (i, l) in layers.iter().enumerate() {
+            let digest = Digest::parse(&l.digest)?;
+            let g = groups.entry(l.digest.clone()).or_insert_with(|| {
+                order.push(l.digest.clone());
+                Group {
+                    blob: LayerBlob {
+                        digest,
+                        media_type: l.media_type.clone(),
+                        size: l.size.max(0) as u64,
+                    },
+                    positions: Vec::new(),
+                }
+            });
+            g.positions.push(Position {
+                chain_id: chains[i].clone(),
+                parent: if i == 0 { None } else { Some(chains[i - 1].clone()) },
+                diff_id: diff_ids[i].clone(),
+            });
+        }
+        let mut work = Vec::new();
+        for key in &order {
+            let g = &groups[key];
+            let missing: Vec<Position> = g
+                .positions
+                .iter()
+                .filter(|p| !store.has_layer(&p.chain_id))
+                .cloned()
+                .collect();
+            let id = short(key);
+            if missing.is_empty() {
+                sink.update(&id, "Already exists").await;
+                continue;
+            }
+            sink.update(&id, "Pulling fs layer").await;
+            work.push((id, g.blob.clone(), missing));
+        }
+        let sem = Arc::new(Semaphore::new(self.opts.max_concurrent_downloads.max(1)));
+        let jobs = work.into_iter().map(|(id, blob, missing)| {
+            let (s, sink, store, sem) = (&s, sink.clone(), store.clone(), sem.clone());
+            async move {
+                if !store.content().exists(&blob.digest) {
+                    let permit = match sem.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => {
+                            sink.update(&id, "Waiting").await;
+                            sem.acquire_owned()
+                                .await
+                                .map_err(|_| Error::Task("download queue closed".to_string()))?
+                        }
+                    };
+                    let meter = Meter::new(sink.clone(), &id, "Downloading", blob.size as i64);
+                    download_blob(s, &store, &blob, Some(meter), &sink, &id).await?;
+                    drop(permit);
+                    sink.update(&id, "Download complete").await;
+                }
+                for p in missing {
+                    sink.send(crate::progress::bytes_message(&id, "Extracting", 0, blob.size as i64)).await;
+                    let (st, b) = (store.clone(), blob.clone());
+                    tokio::task::spawn_blocking(move || {
+                        st.apply_blob(&p.chain_id, p.parent.as_deref(), &p.diff_id, &b)
+                    })
+                    .await
+                    .map_err(|e| Error::Task(format!("unpack: {e}")))??;
+                    sink.send(crate::progress::bytes_message(&id, "Extracting", blob.size as i64, blob.size as i64)).await;
+                }
+                sink.update(&id, "Pull complete").await;
+                Ok::<(), Error>(())
+            }
+        });
+        try_join_all(jobs).await?;
+        for key in order.iter().chain(std::iter::once(&manifest.config.digest)) {
+            self.shared.add_source(&s.ep.authority, key, r.path());
+        }
+
+        // The image, its tag and its repository digest.
+        let tags: Vec<Reference> = if r.digest().is_none() { vec![r.clone()] } else { Vec::new() };
+        let digests = vec![r.trim().with_digest(top.clone())];
+        let image = {
+            let st = store.clone();
+            let raw = raw_config.clone();
+            tokio::task::spawn_blocking(move || st.create_image(&raw, &tags, &digests))
+                .await
+                .map_err(|e| Error::Task(format!("create image: {e}")))??
+        };
+        if image.id != config_digest.to_string() {
+            return Err(Error::Verification(format!(
+                "image id {} does not match config digest {config_digest}",
+                image.id
+            )));
+        }
+        let up_to_date = before.as_deref() == Some(image.id.as_str());
+        let status = if up_to_date {
+            format!("Status: Image is up to date for {}", r.familiar_string())
+        } else {
+            format!("Status: Downloaded newer image for {}", r.familiar_string())
+        };
+        sink.status(format!("Digest: {top}")).await;
+        sink.status(status.clone()).await;
+        Ok(PullResult {
+            reference: r,
+            digest: top,
+            image_id: image.id,
+            up_to_date,
+            status,
+        })
+    }
+}
+
+#[derive(Clone)]
+struct Position {
+    chain_id: String,
+    parent: Option<String>,
+    diff_id: String,
+}
+
+struct Group {
+    blob: LayerBlob,
+    positions: Vec<Position>,
+}
+
+/// Foreign (non-distributable) layers are not in the registry; Docker skips them too.
+fn is_foreign(media_type: &str) -> bool {
+    media_type.contains("foreign") || media_type.contains("nondistributable")
+}
+
+fn verify_manifest(want: &Digest, body: &[u8]) -> Result<(), Error> {
+    let got = match want.algorithm() {
+        berth_reference::Algorithm::Sha256 => Digest::sha256_of(body),
+        _ => return Err(Error::Unsupported(format!("unsupported digest algorithm in {want}"))),
+    };
+    if &got != want {
+        return Err(Error::Verification(format!("manifest verification failed for digest {want}")));
+    }
+    Ok(())
+}
+
+async fn put_content(store: &Arc<ImageStore>, body: Bytes) -> Result<Digest, Error> {
+    let st = store.clone();
+    tokio::task::spawn_blocking(move || st.content().put(&body))
+        .await
+        .map_err(|e| Error::Task(format!("store manifest: {e}")))?
+        .map_err(Error::from)
+}
+
+/// Map a failed manifest request to Docker's pull errors.
+fn pull_error(e: crate::RegistryError, r: &Reference) -> Error {
+    match e.code() {
+        Some("MANIFEST_UNKNOWN") => Error::NotFound(format!("manifest for {} not found: {e}", r.familiar_string())),
+        Some("NAME_UNKNOWN") => Error::NotFound(format!("repository {} not found: {e}", r.familiar_name())),
+        Some("DENIED") => Error::NotFound(denied(r, &e)),
+        Some("UNAUTHORIZED") => Error::Unauthorized(denied(r, &e)),
+        _ if e.status == 401 => Error::Unauthorized(denied(r, &e)),
+        _ if e.status == 404 => Error::NotFound(format!(
+            "manifest for {} not found: manifest unknown: manifest unknown",
+            r.familiar_string()
+        )),
+        _ => Error::Registry(e),
+    }
+}
+
+fn denied(r: &Reference, e: &crate::RegistryError) -> String {
+    format!(
+        "pull access denied for {}, repository does not exist or may require 'docker login': {e}",
+        r.familiar_name()
+    )
+}
+
+/// GET a manifest by tag or digest; returns its bytes and `Content-Type`.
+pub(crate) async fn fetch_manifest(s: &Session, tag_or_digest: &str, r: &Reference) -> Result<(Bytes, Option<String>), Error> {
+    let url = s.url(&format!("manifests/{tag_or_digest}"));
+    let resp = s
+        .send(Method::GET, &url, &[(ACCEPT, wire::manifest_accept())], ReqBody::Empty)
+        .await?;
+    if resp.status() != StatusCode::OK {
+        return Err(pull_error(transport::error_of(resp).await, r));
+    }
+    let ctype = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = transport::read_body(resp, SMALL_BODY_LIMIT)
+        .await
+        .map_err(|e| Error::Unreachable(format!("reading manifest {tag_or_digest}: {e}")))?;
+    Ok((body, ctype))
+}
+
+/// GET a small blob (a config) into memory, verified.
+async fn fetch_small_blob(s: &Session, d: &Descriptor, limit: usize) -> Result<Bytes, Error> {
+    let url = s.url(&format!("blobs/{}", d.digest));
+    let resp = s.send(Method::GET, &url, &[], ReqBody::Empty).await?;
+    if resp.status() != StatusCode::OK {
+        return Err(Error::Registry(transport::error_of(resp).await));
+    }
+    let body = transport::read_body(resp, limit)
+        .await
+        .map_err(|e| Error::Unreachable(format!("reading blob {}: {e}", d.digest)))?;
+    let want = Digest::parse(&d.digest)?;
+    if Digest::sha256_of(&body) != want || (d.size > 0 && body.len() as i64 != d.size) {
+        return Err(Error::Verification(format!(
+            "failed to verify blob {}: content does not match its digest",
+            d.digest
+        )));
+    }
+    Ok(body)
+}
+
+/// Download a blob into the content store: streamed to a writer on a blocking thread that
+/// hashes as it writes and commits only if digest and size match. A body longer or shorter
+/// than the descriptor's size is an error; nothing is stored then.
+pub(crate) async fn download_blob(
+    s: &Session,
+    store: &Arc<ImageStore>,
+    blob: &LayerBlob,
+    mut meter: Option<Meter>,
+    sink: &Sink,
+    id: &str,
+) -> Result<(), Error> {
+    let url = s.url(&format!("blobs/{}", blob.digest));
+    let resp = s.send(Method::GET, &url, &[], ReqBody::Empty).await?;
+    if resp.status() != StatusCode::OK {
+        return Err(Error::Registry(transport::error_of(resp).await));
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let st = store.clone();
+    let (want, size) = (blob.digest.clone(), blob.size);
+    let writer = tokio::task::spawn_blocking(move || -> Result<(), Error> {
+        use std::io::Write as _;
+        let mut w = st.content().writer()?;
+        while let Some(chunk) = rx.blocking_recv() {
+            w.write_all(&chunk)
+                .map_err(|e| Error::Task(format!("write blob {want}: {e}")))?;
+        }
+        w.commit(Some(&want), Some(size))?;
+        Ok(())
+    });
+    let mut body = resp.into_body();
+    let mut received: u64 = 0;
+    let fail = loop {
+        let frame = match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            None => break None,
+            Some(Err(e)) => break Some(Error::Unreachable(format!("downloading {}: {e}", blob.digest))),
+            Some(Ok(f)) => f,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        received += data.len() as u64;
+        if blob.size > 0 && received > blob.size {
+            break Some(Error::Verification(format!(
+                "failed to download {}: more data than the {} bytes expected",
+                blob.digest, blob.size
+            )));
+        }
+        if let Some(m) = meter.as_mut() {
+            m.add(data.len()).await;
+        }
+        if tx.send(data).await.is_err() {
+            break None; // the writer failed; its error is reported below
+        }
+    };
+    if let Some(e) = fail {
+        drop(tx);
+        let _ = writer.await;
+        return Err(e);
+    }
+    if let Some(m) = meter.as_mut() {
+        m.flush().await;
+    }
+    drop(tx);
+    if blob.size > 0 && received < blob.size {
+        let _ = writer.await;
+        return Err(Error::Verification(format!(
+            "failed to download {}: unexpected EOF after {received} of {} bytes",
+            blob.digest, blob.size
+        )));
+    }
+    // The writer hashed every byte; committing checks digest and size.
+    sink.update(id, "Verifying Checksum").await;
+    writer.await.map_err(|e| Error::Task(format!("write blob: {e}")))?
+}
