@@ -735,7 +735,7 @@ fn removal_deletes_the_content_nothing_references() {
         .import(
             &a[..],
             &ImportOptions {
-                reference: Some(r("a")),
+                reference: Some(r("first")),
                 ..Default::default()
             },
         )
@@ -745,7 +745,7 @@ fn removal_deletes_the_content_nothing_references() {
         .import(
             &b[..],
             &ImportOptions {
-                reference: Some(r("b")),
+                reference: Some(r("second")),
                 ..Default::default()
             },
         )
@@ -769,7 +769,7 @@ fn removal_deletes_the_content_nothing_references() {
         .unwrap();
     drop(f);
 
-    let items = e.images.remove("a", false, &none).unwrap();
+    let items = e.images.remove("first", false, &none).unwrap();
     assert!(items.contains(&DeleteItem::Deleted(ia.id.clone())));
     assert!(
         !e.images.content().exists(&blob_a.digest),
@@ -785,14 +785,14 @@ fn removal_deletes_the_content_nothing_references() {
         assert!(e.images.content().exists(kept), "{kept} is kept");
     }
 
-    // Prune of the now dangling b.
-    e.images.tag("b", &r("b2")).unwrap();
-    e.images.remove("b", false, &none).unwrap();
+    // The blob stays while a tag holds the image.
+    e.images.tag("second", &r("second2")).unwrap();
+    e.images.remove("second", false, &none).unwrap();
     assert!(
         e.images.content().exists(&blob_b.digest),
-        "b2 still uses it"
+        "second2 still uses it"
     );
-    e.images.remove("b2", false, &none).unwrap();
+    e.images.remove("second2", false, &none).unwrap();
     assert!(!e.images.content().exists(&blob_b.digest));
     assert!(
         !e.images.content().exists(&cfg_b),
