@@ -2,9 +2,10 @@
 //! and indexes, their descriptors, and [`parse_manifest`], which tells them apart.
 //!
 //! Docker's and OCI's documents have the same shape (`config` + `layers`, or `manifests`),
-//! so one type serves each pair; `media_type` says which one it is. Serialization writes the
-//! fields in Docker's order (`schemaVersion`, `mediaType`, `config`, `layers`), so a manifest
-//! we build is byte-for-byte what Docker would push for the same descriptors.
+//! so one type serves each pair; `media_type` says which one it is. Serialization is compact
+//! JSON with the fields in the specs' order (`schemaVersion`, `mediaType`, `config`,
+//! `layers`; descriptors `mediaType`, `digest`, `size`). A manifest's digest is that of the
+//! exact bytes pushed, so whoever pushes keeps the bytes it serialized.
 
 use std::collections::BTreeMap;
 
@@ -304,7 +305,7 @@ impl ImageManifest {
         }
     }
 
-    /// The JSON bytes (compact, as Docker pushes them).
+    /// The JSON bytes (compact).
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
