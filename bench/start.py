@@ -5,12 +5,14 @@ Usage: sudo bench/start.py [--runs N] [--containers N] [--skip-dockerd]
 
 Times `run --rm --network none busybox true` through the real docker CLI against berthd and
 against Debian's dockerd (installed here if missing), through our `berth` CLI against berthd,
-and `runc run` of the same rootfs; runs are interleaved so load drifts hit all alike. Then
+and `runc run` of the same rootfs; runs are interleaved so load drifts hit all alike. The same
+on each daemon's default bridge network gives the start latency networking adds. Then
 starts N detached `sleep` containers on each daemon and reports memory per container (the
 monitor/shim processes' RSS, PSS and private memory) and the daemon's RSS growth.
 Writes bench/results/start-latest.md and .json.
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -133,8 +135,10 @@ def main():
 
         bsock = os.path.join(work, "berth.sock")
         blog = os.path.join(work, "berthd.log")
-        bd = subprocess.Popen([os.path.join(BIN, "berthd"), "--data-root", os.path.join(work, "bdata"),
-                               "--exec-root", os.path.join(work, "bexec"), "-H", "unix://" + bsock],
+        bdata = os.path.join(work, "bdata")
+        bd = subprocess.Popen([os.path.join(BIN, "berthd"), "--data-root", bdata,
+                               "--exec-root", os.path.join(work, "bexec"), "-H", "unix://" + bsock,
+                               "--bridge", "bbench0", "--bip", "10.198.0.1/24"],
                               stdout=open(blog, "w"), stderr=subprocess.STDOUT)
         procs.append(bd)
         wait_socket(bsock, bd, "berthd", blog)
@@ -146,9 +150,14 @@ def main():
         if not a.skip_dockerd:
             dsock = os.path.join(work, "docker.sock")
             dlog = os.path.join(work, "dockerd.log")
+            # dockerd's bridge made by us (so nothing of the host's is touched), without
+            # iptables (so the host's FORWARD policy stays as it is).
+            quiet(["ip", "link", "add", "dbench0", "type", "bridge"])
+            quiet(["ip", "addr", "add", "10.199.0.1/24", "dev", "dbench0"])
+            quiet(["ip", "link", "set", "dbench0", "up"])
             dd = subprocess.Popen(["dockerd", "--data-root", os.path.join(work, "ddata"), "--exec-root",
                                    os.path.join(work, "dexec"), "-H", "unix://" + dsock, "--pidfile",
-                                   os.path.join(work, "dockerd.pid"), "--iptables=false", "--bridge=none"],
+                                   os.path.join(work, "dockerd.pid"), "--iptables=false", "--bridge=dbench0"],
                                   stdout=open(dlog, "w"), stderr=subprocess.STDOUT)
             procs.append(dd)
             wait_socket(dsock, dd, "dockerd", dlog)
@@ -167,13 +176,16 @@ def main():
             json.dump(spec, f)
 
         run = ["run", "--rm", "--network", "none", "busybox", "true"]
+        run_bridge = ["run", "--rm", "busybox", "true"]
         cases = {
             "berthd (docker CLI)": lambda: timed(["docker"] + run, benv),
+            "berthd bridge (docker CLI)": lambda: timed(["docker"] + run_bridge, benv),
             "berthd (berth CLI)": lambda: timed([os.path.join(BIN, "berth")] + run, benv),
             "bare runc run": None,
         }
         if denv:
             cases["dockerd (docker CLI)"] = lambda: timed(["docker"] + run, denv)
+            cases["dockerd bridge (docker CLI)"] = lambda: timed(["docker"] + run_bridge, denv)
         # What the docker CLI costs by itself: a trivial request (`ps -q` of an empty list).
         cases["docker CLI alone (ps -q, berthd)"] = lambda: timed(["docker", "ps", "-q"], benv)
         n = [0]
@@ -219,8 +231,12 @@ def main():
         for k, v in samples.items():
             p90 = sorted(v)[int(len(v) * 0.9) - 1]
             lines.append(f"| {k} | {med[k]:.1f} | {p90:.1f} | {med[k] / runc:.2f} |")
+        lines += ["", "Start latency a bridge network adds over `--network none` (median difference):", "",
+                  f"- berthd: {med['berthd bridge (docker CLI)'] - med['berthd (docker CLI)']:.1f} ms"]
         if denv:
-            lines += ["", f"berthd vs dockerd through the same docker CLI: {med['dockerd (docker CLI)'] / med['berthd (docker CLI)']:.1f}x faster."]
+            lines += [f"- dockerd: {med['dockerd bridge (docker CLI)'] - med['dockerd (docker CLI)']:.1f} ms"]
+            lines += ["", f"berthd vs dockerd through the same docker CLI: {med['dockerd (docker CLI)'] / med['berthd (docker CLI)']:.1f}x faster "
+                      f"(none), {med['dockerd bridge (docker CLI)'] / med['berthd bridge (docker CLI)']:.1f}x faster (bridge)."]
         lines += ["", f"Memory with {a.containers} detached `sleep` containers (per container, KiB):", "",
                   "| daemon | monitor RSS | monitor PSS | monitor private | daemon RSS growth | start all (s) |",
                   "|---|---:|---:|---:|---:|---:|"]
@@ -242,6 +258,11 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         quiet(["sh", "-c", f"umount -R {work}/ddata/* 2>/dev/null; true"])
+        hash6 = hashlib.sha256(os.path.join(work, "bdata").encode()).hexdigest()[:6]
+        for link in ["bbench0", "dbench0"]:
+            quiet(["ip", "link", "del", link])
+        quiet(["nft", "delete", "table", "ip", f"berth-{hash6}"])
+        quiet(["nft", "delete", "table", "ip6", f"berth-{hash6}"])
         shutil.rmtree(work, ignore_errors=True)
 
 
