@@ -446,7 +446,7 @@ mod tests {
     fn scope_and_token_url_table() {
         assert_eq!(repository_scope("library/busybox", Access::Pull), "repository:library/busybox:pull");
         assert_eq!(repository_scope("a/b", Access::PullPush), "repository:a/b:pull,push");
-        let scopes = vec!["repository:a/b:pull,push".to_string(), "repository:c:pull".to_string()];
+        let scopes = ["repository:a/b:pull,push".to_string(), "repository:c:pull".to_string()];
         let cases = [
             (("https://auth/token", Some("reg"), &scopes[..], None, false),
              "https://auth/token?service=reg&scope=repository%3Aa%2Fb%3Apull%2Cpush&scope=repository%3Ac%3Apull"),

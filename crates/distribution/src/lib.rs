@@ -187,7 +187,7 @@ impl Client {
     pub async fn login(&self, server: &str, creds: &Credentials) -> Result<Option<String>, Error> {
         let authority = endpoint::normalize_server(server);
         // Always ping afresh: the registry's auth may have changed since we last looked.
-        self.shared.forget(&authority).await;
+        self.shared.forget(&authority);
         let ep = self.shared.endpoint(&authority).await?;
         let url = format!("{}/v2/", ep.base);
         let Some(ch) = ep.challenge_now() else {

@@ -239,7 +239,8 @@ struct CachedToken {
 pub(crate) struct Shared {
     pub transport: Transport,
     pub insecure: Vec<Insecure>,
-    endpoints: tokio::sync::Mutex<HashMap<String, Arc<Endpoint>>>,
+    /// Per registry: its endpoint once a ping succeeded (a failed ping is not remembered).
+    endpoints: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<Endpoint>>>>>,
     tokens: Mutex<HashMap<(String, String, String), CachedToken>>,
     /// Held while fetching a token, so concurrent requests of one operation fetch it once.
     token_fetch: tokio::sync::Mutex<()>,
@@ -252,7 +253,7 @@ impl Shared {
         Ok(Shared {
             transport: Transport::new()?,
             insecure,
-            endpoints: tokio::sync::Mutex::new(HashMap::new()),
+            endpoints: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             token_fetch: tokio::sync::Mutex::new(()),
             sources: Mutex::new(HashMap::new()),
@@ -284,10 +285,17 @@ impl Shared {
     /// The endpoint of a registry, pinging it the first time (HTTPS, then plain HTTP when the
     /// registry is insecure).
     pub async fn endpoint(&self, authority: &str) -> Result<Arc<Endpoint>, Error> {
-        let mut eps = self.endpoints.lock().await;
-        if let Some(ep) = eps.get(authority) {
-            return Ok(ep.clone());
-        }
+        let cell = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(authority.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.ping(authority)).await.cloned()
+    }
+
+    async fn ping(&self, authority: &str) -> Result<Arc<Endpoint>, Error> {
         let insecure = self.is_insecure(authority).await;
         let schemes: &[&str] = if insecure { &["https", "http"] } else { &["https"] };
         let mut last = String::new();
@@ -310,9 +318,7 @@ impl Shared {
                         ep.set_challenge(&resp);
                     }
                     drain(resp).await;
-                    let ep = Arc::new(ep);
-                    eps.insert(authority.to_string(), ep.clone());
-                    return Ok(ep);
+                    return Ok(Arc::new(ep));
                 }
                 Err(e) => {
                     tracing::debug!("ping {url}: {e}");
@@ -334,8 +340,8 @@ impl Shared {
 
     /// Forget a registry's endpoint (after a transport failure, so the next operation pings
     /// again and may pick another scheme).
-    pub async fn forget(&self, authority: &str) {
-        self.endpoints.lock().await.remove(authority);
+    pub fn forget(&self, authority: &str) {
+        self.endpoints.lock().unwrap_or_else(|p| p.into_inner()).remove(authority);
     }
 
     async fn is_insecure(&self, authority: &str) -> bool {
@@ -611,9 +617,15 @@ impl Session {
             let retryable = body.retryable();
             let (b, len) = body.take();
             let req = build(method.clone(), url, &h, b, len)?;
-            let resp = self.shared.transport.send(req, self.ep.insecure).await.map_err(|e| {
-                Error::Unreachable(format!("{} \"{url}\": {e}", method_name(&method)))
-            })?;
+            let resp = match self.shared.transport.send(req, self.ep.insecure).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // The registry may have moved (restarted on another scheme): ping again
+                    // next time.
+                    self.shared.forget(&self.ep.authority);
+                    return Err(Error::Unreachable(format!("{} \"{url}\": {e}", method_name(&method))));
+                }
+            };
             if resp.status() == StatusCode::UNAUTHORIZED && attempt == 1 && retryable {
                 let had = self.ep.challenge();
                 if self.ep.set_challenge(&resp) {

@@ -528,20 +528,47 @@ impl Drop for RealRegistry {
 }
 
 async fn real_registry() -> Option<RealRegistry> {
+    real_registry_on("127.0.0.1".parse().unwrap(), false).await
+}
+
+/// With `tls`, a self-signed certificate for the address (made with openssl).
+async fn real_registry_on(ip: std::net::IpAddr, tls: bool) -> Option<RealRegistry> {
     let bin = std::path::Path::new("/usr/bin/docker-registry");
     if !bin.exists() {
         eprintln!("SKIPPED: /usr/bin/docker-registry is not installed (apt-get install docker-registry)");
         return None;
     }
     let dir = tempfile::Builder::new().prefix("berth-dist-registry-").tempdir().unwrap();
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let l = std::net::TcpListener::bind((ip, 0)).unwrap();
     let addr = l.local_addr().unwrap().to_string();
     drop(l);
+    let mut tls_cfg = String::new();
+    if tls {
+        let (crt, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let ok = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=berth-test"])
+            .arg("-addext")
+            .arg(format!("subjectAltName=IP:{ip}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("SKIPPED: openssl could not make a test certificate");
+            return None;
+        }
+        tls_cfg = format!("  tls:\n    certificate: {}\n    key: {}\n", crt.display(), key.display());
+    }
     let cfg = dir.path().join("config.yml");
     std::fs::write(
         &cfg,
         format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{tls_cfg}",
             dir.path().join("data").display()
         ),
     )
@@ -605,4 +632,91 @@ async fn interop_with_the_cncf_distribution_registry() {
     h.await.unwrap();
     assert_eq!(e.kind(), Kind::NotFound);
     assert!(e.to_string().starts_with(&format!("manifest for {}/interop/app:nope not found: manifest unknown: ", reg.addr)), "{e}");
+}
+
+/// This host's address on its default route (no packet is sent: a UDP socket only picks
+/// its source address when connected).
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// A registry with a self-signed certificate: refused (certificate unknown) unless listed as
+/// insecure, by host:port or by CIDR; then spoken to over HTTPS without verification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_signed_https_registry_needs_an_insecure_entry() {
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("SKIPPED: no non-loopback address to serve a secure registry on");
+        return;
+    };
+    let Some(reg) = real_registry_on(ip, true).await else { return };
+    let src = Server::start(Auth::None).await;
+    let img = TestImage::three("tls");
+    img.publish(&src, "src", "latest", false);
+    let a = new_store();
+    let (tx, h) = progress();
+    client().pull(&reference(&src.addr, "src"), None, None, a.store.clone(), tx).await.unwrap();
+    h.await.unwrap();
+    let target = reference(&reg.addr, "tls/app:1");
+    a.store.tag(&img.id(), &target).unwrap();
+
+    let (tx, h) = progress();
+    let e = client().push(&target, None, a.store.clone(), tx).await.unwrap_err();
+    h.await.unwrap();
+    assert_eq!(e.kind(), Kind::Unavailable, "{e}");
+    assert!(e.to_string().starts_with(&format!("Get \"https://{}/v2/\": ", reg.addr)), "{e}");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+
+    for entry in [reg.addr.clone(), format!("{ip}/32")] {
+        let c = Client::new(Options { insecure_registries: vec![entry.clone()], ..Options::default() }).unwrap();
+        let (tx, h) = progress();
+        let pushed = c.push(&target, None, a.store.clone(), tx).await.unwrap();
+        h.await.unwrap();
+        let b = new_store();
+        let (tx, h) = progress();
+        let back = c.pull(&target, None, None, b.store.clone(), tx).await.unwrap();
+        h.await.unwrap();
+        assert_eq!(back.image_id, img.id(), "{entry}");
+        assert_eq!(back.digest, pushed.tags[0].digest, "{entry}");
+    }
+}
+
+/// Registries redirect blob downloads to storage; our credentials stay with the registry.
+#[tokio::test]
+async fn blob_redirects_are_followed_without_credentials() {
+    let srv = Server::start(Auth::Bearer { user: "u".into(), pass: "p".into() }).await;
+    let storage = Server::start(Auth::None).await;
+    let img = TestImage::three("redirect");
+    img.publish(&srv, "r", "latest", false);
+    let port = storage.addr.rsplit(':').next().unwrap();
+    for (b, _, _) in &img.layers {
+        storage.put_blob("r", b);
+        srv.lie(Lie::Redirect(sha(b), format!("http://localhost:{port}")));
+    }
+    let st = new_store();
+    let (tx, h) = progress();
+    let res = client()
+        .pull(&reference(&srv.addr, "r"), Some(&Credentials::basic("u", "p")), None, st.store.clone(), tx)
+        .await
+        .unwrap();
+    h.await.unwrap();
+    assert_eq!(res.image_id, img.id());
+    let log = storage.log();
+    assert_eq!(log.iter().filter(|l| l.starts_with("GET /v2/r/blobs/")).count(), 3, "{log:?}");
+    assert!(!log.iter().any(|l| l.contains("[auth]")), "credentials leaked to storage: {log:?}");
+}
+
+#[tokio::test]
+async fn downloads_beyond_the_limit_wait() {
+    let srv = Server::start(Auth::None).await;
+    let img = TestImage::three("wait");
+    img.publish(&srv, "w", "latest", false);
+    let c = Client::new(Options { max_concurrent_downloads: 1, ..Options::default() }).unwrap();
+    let st = new_store();
+    let (tx, h) = progress();
+    c.pull(&reference(&srv.addr, "w"), None, None, st.store.clone(), tx).await.unwrap();
+    let lines = statuses(&h.await.unwrap());
+    assert_eq!(lines.iter().filter(|l| l.ends_with(": Waiting")).count(), 2, "{lines:#?}");
 }

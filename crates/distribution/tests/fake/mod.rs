@@ -28,6 +28,8 @@ pub enum Lie {
     WrongBytes(String),
     /// Serve only half of this blob.
     Truncate(String),
+    /// Redirect GETs of this blob to `<base>/v2/<name>/blobs/<digest>` (base: `http://host:port`).
+    Redirect(String, String),
 }
 
 #[derive(Default)]
@@ -207,8 +209,9 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request) -> Response {
     let headers = req.headers().clone();
     let body = axum::body::to_bytes(req.into_body(), usize::MAX).await.unwrap_or_default();
     fake.state.lock().unwrap().log.push(format!(
-        "{method} {path}{}",
-        if q.is_empty() { String::new() } else { format!("?{}", q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")) }
+        "{method} {path}{}{}",
+        if q.is_empty() { String::new() } else { format!("?{}", q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")) },
+        if headers.contains_key(header::AUTHORIZATION) { " [auth]" } else { "" }
     ));
 
     if path == "/token" {
@@ -294,6 +297,17 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request) -> Response {
                 return errors(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry");
             };
             let mut b = b;
+            for l in &st.lies {
+                if let Lie::Redirect(d, base) = l {
+                    if d == tail && method == Method::GET {
+                        return Response::builder()
+                            .status(307)
+                            .header(header::LOCATION, format!("{base}/v2/{name}/blobs/{tail}"))
+                            .body(Body::empty())
+                            .unwrap();
+                    }
+                }
+            }
             for l in &st.lies {
                 match l {
                     Lie::WrongBytes(d) if d == tail => {
