@@ -280,7 +280,9 @@ fn parsed_fields_and_docker_serialization() {
 
 #[test]
 fn platform_parse_table() {
-    let cases: &[(&str, Option<(&str, &str, Option<&str>)>)] = &[
+    /// (os, architecture, variant)
+    type Parsed<'a> = Option<(&'a str, &'a str, Option<&'a str>)>;
+    let cases: &[(&str, Parsed)] = &[
         ("linux/amd64", Some(("linux", "amd64", None))),
         ("linux/x86_64", Some(("linux", "amd64", None))),
         ("linux/arm64", Some(("linux", "arm64", None))),
