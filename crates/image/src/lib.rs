@@ -11,11 +11,22 @@
 //! - a *reference* (`docker.io/library/busybox:latest`) points at an image; an image without
 //!   any is *dangling*.
 //!
-//! Records live in the metadata store (tables `images`, `image_refs`, `image_layers`); every
-//! operation that changes several records does so in one transaction, under one lock.
-//! Layer directories are unpacked into a temporary directory and renamed into place, so a
-//! crash leaves either a whole layer or a temporary directory that [`ImageStore::open`]
-//! removes (as it removes layer directories no record owns).
+//! - a *blob* is content as a registry serves it, kept in the [`ContentStore`] under
+//!   `<root>/blobs/sha256/<hex>`: every layer keeps its compressed blob (what a pull
+//!   downloaded, or a gzip of the tar that import, commit and load unpacked), so push and
+//!   save never re-tar; the store records which diff id each layer blob unpacks to.
+//!
+//! Records live in the metadata store (tables `images`, `image_refs`, `image_layers`,
+//! `image_blobs`); every operation that changes several records does so in one transaction,
+//! under one lock. Layer directories are unpacked into a temporary directory and renamed
+//! into place, so a crash leaves either a whole layer or a temporary directory that
+//! [`ImageStore::open`] removes (as it removes layer directories no record owns, and what
+//! interrupted blob writes left in `<root>/ingest`). Layers are unpacked outside the lock,
+//! several at a time if the caller wishes ([`ImageStore::apply_blob`]); only their records
+//! are committed under it. Removals delete the blobs nothing references any more.
+//!
+//! Modules: [`content`] (the blob store), [`manifest`] (registry manifests and indexes),
+//! [`archive`] (`docker save` / `docker load`).
 //!
 //! Containers are not known here: removal asks the caller, through a closure, which
 //! container (if any) uses an image ([`ImageUser`]). An image removed with force while a
