@@ -70,6 +70,9 @@ pub enum Error {
     /// A manifest of a media type we do not read.
     #[error("{0}")]
     Unsupported(String),
+    /// A `platform` argument that names no platform.
+    #[error("{0}")]
+    InvalidPlatform(String),
     /// An index without a manifest for the wanted platform.
     #[error("no matching manifest for {0} in the manifest list entries")]
     NoMatchingPlatform(String),
@@ -96,7 +99,7 @@ pub enum Error {
 impl HasKind for Error {
     fn kind(&self) -> Kind {
         match self {
-            Error::BadAuthHeader(_) | Error::Verification(_) => Kind::InvalidArgument,
+            Error::BadAuthHeader(_) | Error::Verification(_) | Error::InvalidPlatform(_) => Kind::InvalidArgument,
             Error::Reference(e) => e.kind(),
             Error::Unreachable(_) => Kind::Unavailable,
             Error::Unauthorized(_) | Error::Denied(_) => Kind::PermissionDenied,

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use berth_image::manifest::{self, media_types, AnyManifest, Descriptor, ImageManifest, Platform};
 use berth_image::{ImageStore, LayerBlob};
 use berth_reference::{Digest, Reference};
 use bytes::Bytes;
@@ -20,7 +21,7 @@ use tokio::sync::Semaphore;
 use crate::auth::{Access, Credentials};
 use crate::progress::{short, Meter, Progress, Sink};
 use crate::transport::{self, ReqBody, Session, SMALL_BODY_LIMIT};
-use crate::wire::{self, Descriptor, Document, Want};
+use crate::wire;
 use crate::{Client, Error};
 
 /// What a pull did, and what Docker prints at its end.
@@ -59,7 +60,7 @@ impl Client {
     ) -> Result<PullResult, Error> {
         let r = r.clone().with_default_tag();
         let want = match platform.filter(|p| !p.trim().is_empty()) {
-            Some(p) => Some(Want::parse(p)?),
+            Some(p) => Some(wire::parse_platform(p)?),
             None => None,
         };
         let sink = Sink(progress);
@@ -77,35 +78,41 @@ impl Client {
             verify_manifest(d, &body)?;
         }
         let _ = put_content(&store, body.clone()).await;
-        let manifest = match wire::parse_document(ctype.as_deref(), &body)? {
-            Document::Manifest(m) => m,
-            Document::Index(index) => {
-                let w = want.clone().unwrap_or_else(Want::host);
-                let entry = wire::pick(&index, &w).ok_or_else(|| Error::NoMatchingPlatform(w.to_string()))?;
-                let d = Digest::parse(&entry.digest)?;
-                let (body, ctype) = fetch_manifest(&s, &entry.digest, &r).await?;
+        let manifest: ImageManifest = match manifest::parse_manifest(&body, ctype.as_deref())? {
+            AnyManifest::Manifest(m) => m,
+            AnyManifest::Index(index) => {
+                let w = want.clone().unwrap_or_else(Platform::host);
+                let entry = index
+                    .select(&w)
+                    .ok_or_else(|| Error::NoMatchingPlatform(w.to_short_string()))?;
+                let d = entry.digest.clone();
+                let (body, ctype) = fetch_manifest(&s, &d.to_string(), &r).await?;
                 verify_manifest(&d, &body)?;
                 let _ = put_content(&store, body.clone()).await;
-                match wire::parse_document(ctype.as_deref(), &body)? {
-                    Document::Manifest(m) => m,
-                    Document::Index(_) => {
-                        return Err(Error::Protocol(format!("index {top} lists another index for {w}")))
+                match manifest::parse_manifest(&body, ctype.as_deref())? {
+                    AnyManifest::Manifest(m) => m,
+                    AnyManifest::Index(_) => {
+                        return Err(Error::Protocol(format!(
+                            "index {top} lists another index for {}",
+                            w.to_short_string()
+                        )))
                     }
                 }
             }
         };
 
         // The config.
-        let config_digest = Digest::parse(&manifest.config.digest)?;
+        let config_digest = manifest.config.digest.clone();
         let raw_config = fetch_small_blob(&s, &manifest.config, CONFIG_LIMIT).await?;
         let head: wire::ConfigHead = serde_json::from_slice(&raw_config)
             .map_err(|e| Error::Protocol(format!("invalid image config {config_digest}: {e}")))?;
-        if let Some(w) = &want {
-            if !w.matches_config(&head) {
-                let actual = Want::new(&head.os, &head.architecture, head.variant.as_deref());
+        if let (Some(w), Some(actual)) = (&want, head.platform()) {
+            if !w.matches(&actual) {
                 return Err(Error::NotFound(format!(
-                    "image with reference {} was found but does not match the specified platform: wanted {w}, actual: {actual}",
-                    r.familiar_string()
+                    "image with reference {} was found but does not match the specified platform: wanted {}, actual: {}",
+                    r.familiar_string(),
+                    w.to_short_string(),
+                    actual.to_short_string()
                 )));
             }
         }
@@ -113,7 +120,7 @@ impl Client {
         let layers: Vec<Descriptor> = manifest
             .layers
             .iter()
-            .filter(|l| !is_foreign(&l.media_type))
+            .filter(|l| !media_types::is_foreign_layer(&l.media_type))
             .cloned()
             .collect();
         if diff_ids.len() != layers.len() {
@@ -138,14 +145,14 @@ impl Client {
         let mut groups: BTreeMap<String, Group> = BTreeMap::new();
         let mut order: Vec<String> = Vec::new();
         for (i, l) in layers.iter().enumerate() {
-            let digest = Digest::parse(&l.digest)?;
-            let g = groups.entry(l.digest.clone()).or_insert_with(|| {
-                order.push(l.digest.clone());
+            let key = l.digest.to_string();
+            let g = groups.entry(key.clone()).or_insert_with(|| {
+                order.push(key);
                 Group {
                     blob: LayerBlob {
-                        digest,
+                        digest: l.digest.clone(),
                         media_type: l.media_type.clone(),
-                        size: l.size.max(0) as u64,
+                        size: l.size,
                     },
                     positions: Vec::new(),
                 }
@@ -207,7 +214,7 @@ impl Client {
             }
         });
         try_join_all(jobs).await?;
-        for key in order.iter().chain(std::iter::once(&manifest.config.digest)) {
+        for key in order.iter().chain(std::iter::once(&config_digest.to_string())) {
             self.shared.add_source(&s.ep.authority, key, r.path());
         }
 
@@ -255,11 +262,6 @@ struct Position {
 struct Group {
     blob: LayerBlob,
     positions: Vec<Position>,
-}
-
-/// Foreign (non-distributable) layers are not in the registry; Docker skips them too.
-fn is_foreign(media_type: &str) -> bool {
-    media_type.contains("foreign") || media_type.contains("nondistributable")
 }
 
 fn verify_manifest(want: &Digest, body: &[u8]) -> Result<(), Error> {
@@ -334,8 +336,7 @@ async fn fetch_small_blob(s: &Session, d: &Descriptor, limit: usize) -> Result<B
     let body = transport::read_body(resp, limit)
         .await
         .map_err(|e| Error::Unreachable(format!("reading blob {}: {e}", d.digest)))?;
-    let want = Digest::parse(&d.digest)?;
-    if Digest::sha256_of(&body) != want || (d.size > 0 && body.len() as i64 != d.size) {
+    if Digest::sha256_of(&body) != d.digest || (d.size > 0 && body.len() as u64 != d.size) {
         return Err(Error::Verification(format!(
             "failed to verify blob {}: content does not match its digest",
             d.digest

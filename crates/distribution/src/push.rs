@@ -22,7 +22,8 @@ use crate::auth::{Access, Credentials};
 use crate::endpoint;
 use crate::progress::{short, Meter, Progress, Sink};
 use crate::transport::{self, Body, ReqBody, Session};
-use crate::wire::{self, Descriptor, Manifest};
+use crate::wire;
+use berth_image::manifest::{Descriptor, ImageManifest};
 use crate::{Client, Error};
 
 /// Blobs up to this size go up in one PUT; bigger ones in PATCH chunks.
@@ -169,19 +170,20 @@ impl Client {
 
         // The manifest.
         let oci = blobs.iter().any(|(_, b)| b.media_type == wire::OCI_LAYER_ZSTD);
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(if oci { wire::OCI_MANIFEST } else { wire::DOCKER_MANIFEST }.to_string()),
-            config: Descriptor::new(if oci { wire::OCI_CONFIG } else { wire::DOCKER_CONFIG }, config.len() as i64, &config_digest.to_string()),
-            layers: blobs
-                .iter()
-                .map(|(_, b)| Descriptor::new(&layer_media_type(&b.media_type, oci), b.size as i64, &b.digest.to_string()))
-                .collect(),
+        let config_desc = Descriptor::new(if oci { wire::OCI_CONFIG } else { wire::DOCKER_CONFIG }, config_digest.clone(), config.len() as u64);
+        let layer_descs: Vec<Descriptor> = blobs
+            .iter()
+            .map(|(_, b)| Descriptor::new(&layer_media_type(&b.media_type, oci), b.digest.clone(), b.size))
+            .collect();
+        let manifest = if oci {
+            ImageManifest::oci(config_desc, layer_descs)
+        } else {
+            ImageManifest::docker(config_desc, layer_descs)
         };
         let bytes = Bytes::from(wire::manifest_bytes(&manifest));
         let digest = Digest::sha256_of(&bytes);
         let url = s.url(&format!("manifests/{tag}"));
-        let mt = manifest.media_type.clone().unwrap_or_default();
+        let mt = manifest.media_type.clone();
         let resp = s
             .send(Method::PUT, &url, &[(CONTENT_TYPE, mt)], ReqBody::Bytes(bytes.clone()))
             .await?;
