@@ -8,8 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use berth_image::{unpack, UnpackError, UnpackOptions, Unpacked};
-use common::{gzip, require_root, unique, Meta, Tar, MTIME};
+use berth_image::{unpack, unpack_tee, UnpackError, UnpackOptions, Unpacked};
+use common::{gzip, require_root, unique, zstd, Meta, Tar, MTIME};
 use tar::EntryType;
 
 struct Dest {
@@ -397,6 +397,53 @@ fn diff_id_is_the_digest_of_the_uncompressed_stream() {
     let out = run(&gzip(&tar), &d, false).unwrap();
     assert_eq!(out.diff_id, want, "gzip is detected by its magic bytes");
     assert_eq!(fs::read(d.root.join("bin/sh")).unwrap(), b"echo");
+    let d = dest();
+    let out = run(&zstd(&tar), &d, false).unwrap();
+    assert_eq!(out.diff_id, want, "zstd is detected by its magic bytes");
+    assert_eq!(out.tar_size, tar.len() as u64);
+    assert_eq!(fs::read(d.root.join("bin/sh")).unwrap(), b"echo");
+    // Several gzip members / zstd frames are one stream.
+    let (a, b) = tar.split_at(700);
+    for joined in [[gzip(a), gzip(b)].concat(), [zstd(a), zstd(b)].concat()] {
+        let d = dest();
+        assert_eq!(run(&joined, &d, false).unwrap().diff_id, want);
+    }
+}
+
+#[test]
+fn unpack_tee_copies_the_uncompressed_stream() {
+    let tar = Tar::new().file("big", &vec![3u8; 500_000]).finish();
+    let d = dest();
+    let mut copy = Vec::new();
+    let out = unpack_tee(
+        &zstd(&tar)[..],
+        &d.root,
+        UnpackOptions { privileged: false },
+        &mut copy,
+    )
+    .unwrap();
+    assert_eq!(copy, tar, "the tee sees the whole tar, trailer included");
+    assert_eq!(out.tar_size, tar.len() as u64);
+
+    // A failing tee fails the unpack.
+    struct Broken;
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let d = dest();
+    let err = unpack_tee(
+        &tar[..],
+        &d.root,
+        UnpackOptions { privileged: false },
+        &mut Broken,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("disk full"), "{err}");
 }
 
 #[test]
@@ -409,6 +456,18 @@ fn garbage_and_unsupported_compression_are_refused() {
         matches!(err, UnpackError::UnsupportedCompression("xz")),
         "{err}"
     );
+    let err = run(b"BZh91AY&SY", &d, false).unwrap_err();
+    assert!(
+        matches!(err, UnpackError::UnsupportedCompression("bzip2")),
+        "{err}"
+    );
+    // A truncated zstd or gzip stream is a bad archive.
+    let tar = Tar::new().file("f", &[1u8; 5000]).finish();
+    for bad in [zstd(&tar), gzip(&tar)] {
+        let d = dest();
+        let err = run(&bad[..bad.len() / 2], &d, false).unwrap_err();
+        assert!(matches!(err, UnpackError::Archive(_)), "{err}");
+    }
     // An empty stream is an empty layer.
     let d = dest();
     assert_eq!(run(b"", &d, false).unwrap().size, 0);
