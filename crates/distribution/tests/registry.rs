@@ -720,3 +720,84 @@ async fn downloads_beyond_the_limit_wait() {
     let lines = statuses(&h.await.unwrap());
     assert_eq!(lines.iter().filter(|l| l.ends_with(": Waiting")).count(), 2, "{lines:#?}");
 }
+
+/// berth-registry in process, with its token auth (htpasswd users).
+struct OurRegistry {
+    addr: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for OurRegistry {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn our_registry(user: &str, pass: &str) -> OurRegistry {
+    let dir = tempfile::Builder::new().prefix("berth-dist-ours-").tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("{user}:{}\n", bcrypt::hash(pass, 4).unwrap())).unwrap();
+    let toml = format!(
+        "root = \"{}\"\n[auth.token]\nhtpasswd = \"{}\"\n",
+        dir.path().join("root").display(),
+        htpasswd.display()
+    );
+    let config = berth_registry::Config::from_toml(&toml, &dir.path().join("config.toml")).unwrap();
+    let server = berth_registry::Server::new(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(listener, async {
+        let _ = rx.await;
+    }));
+    OurRegistry { addr, stop: Some(tx), _dir: dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_with_berth_registry_and_its_token_auth() {
+    let reg = our_registry("carol", "pw").await;
+    let src = Server::start(Auth::None).await;
+    let big = tar_of(&[("big.bin", &noise(11 << 20, 5))]);
+    let mut layers = TestImage::three("ours").layers;
+    layers.push((gzip(&big), DOCKER_GZIP, big));
+    let img = TestImage::new(layers, "ours");
+    img.publish(&src, "src", "latest", false);
+    let c = client();
+    let a = new_store();
+    let (tx, h) = progress();
+    c.pull(&reference(&src.addr, "src"), None, None, a.store.clone(), tx).await.unwrap();
+    h.await.unwrap();
+
+    let creds = Credentials::basic("carol", "pw");
+    assert_eq!(c.login(&reg.addr, &creds).await.map(|_| ()).map_err(|e| e.to_string()), Ok(()));
+    assert_eq!(c.login(&reg.addr, &Credentials::basic("carol", "nope")).await.unwrap_err().kind(), Kind::PermissionDenied);
+
+    let target = reference(&reg.addr, "ours/app:1");
+    a.store.tag(&img.id(), &target).unwrap();
+    let (tx, h) = progress();
+    let e = c.push(&target, None, a.store.clone(), tx).await.unwrap_err();
+    h.await.unwrap();
+    assert_eq!(e.kind(), Kind::PermissionDenied, "{e}");
+
+    let (tx, h) = progress();
+    let pushed = c.push(&target, Some(&creds), a.store.clone(), tx).await.unwrap();
+    h.await.unwrap();
+    let second = reference(&reg.addr, "ours/copy:1");
+    a.store.tag(&img.id(), &second).unwrap();
+    let (tx, h) = progress();
+    c.push(&second, Some(&creds), a.store.clone(), tx).await.unwrap();
+    let lines = statuses(&h.await.unwrap());
+    assert_eq!(lines.iter().filter(|l| l.contains(": Mounted from ours/app")).count(), 4, "{lines:#?}");
+
+    for r in [&target, &second] {
+        let b = new_store();
+        let (tx, h) = progress();
+        let back = c.pull(r, Some(&creds), None, b.store.clone(), tx).await.unwrap();
+        h.await.unwrap();
+        assert_eq!(back.image_id, img.id());
+        assert_eq!(back.digest, pushed.tags[0].digest);
+    }
+}
