@@ -178,7 +178,7 @@ impl Client {
             shared: self.shared.clone(),
             ep,
             creds: creds.cloned(),
-            scopes,
+            scopes: std::sync::Mutex::new(scopes),
             path: r.path().to_string(),
         })
     }

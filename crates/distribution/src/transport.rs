@@ -546,12 +546,29 @@ pub(crate) struct Session {
     pub shared: Arc<Shared>,
     pub ep: Arc<Endpoint>,
     pub creds: Option<Credentials>,
-    pub scopes: Vec<String>,
+    /// The scopes tokens are asked for; a challenge naming another scope adds it.
+    pub scopes: Mutex<Vec<String>>,
     /// The repository path (`library/busybox`).
     pub path: String,
 }
 
 impl Session {
+    fn scopes(&self) -> Vec<String> {
+        self.scopes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Add the scope a bearer challenge asks for (`insufficient_scope`), if it is new.
+    fn widen_scope(&self) {
+        let Some(ch) = self.ep.challenge() else { return };
+        let Some(want) = ch.param("scope").filter(|_| ch.scheme == Scheme::Bearer) else { return };
+        let mut scopes = self.scopes.lock().unwrap_or_else(|p| p.into_inner());
+        for sc in want.split(' ').filter(|s| !s.is_empty()) {
+            if !scopes.iter().any(|have| have == sc) {
+                scopes.push(sc.to_string());
+            }
+        }
+    }
+
     fn token_key(&self) -> (String, String, String) {
         let who = match &self.creds {
             None => String::new(),
@@ -565,7 +582,7 @@ impl Session {
                 hex::encode(h.finalize())
             }
         };
-        (self.ep.authority.clone(), self.scopes.join(" "), who)
+        (self.ep.authority.clone(), self.scopes().join(" "), who)
     }
 
     /// The `Authorization` value for the current challenge.
@@ -590,7 +607,7 @@ impl Session {
                 }
                 let t = self
                     .shared
-                    .fetch_token(&self.ep, &ch, self.creds.as_ref(), &self.scopes, false)
+                    .fetch_token(&self.ep, &ch, self.creds.as_ref(), &self.scopes(), false)
                     .await?;
                 self.shared.store_token(key, t.token.clone(), t.expires_in);
                 Ok(Some(format!("Bearer {}", t.token)))
@@ -636,6 +653,7 @@ impl Session {
                         && matches!(now, Some(ref c) if c.scheme == Scheme::Basic);
                     if !basic_again {
                         self.shared.drop_token(&self.token_key());
+                        self.widen_scope();
                         drain(resp).await;
                         continue;
                     }
