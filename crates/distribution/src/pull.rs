@@ -12,7 +12,9 @@ use berth_image::manifest::{self, media_types, AnyManifest, Descriptor, ImageMan
 use berth_image::{ImageStore, LayerBlob};
 use berth_reference::{Digest, Reference};
 use bytes::Bytes;
-use futures_util::future::try_join_all;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::future::join_all;
 use hyper::body::Body as _;
 use hyper::header::{ACCEPT, CONTENT_TYPE};
 use hyper::{Method, StatusCode};
@@ -40,6 +42,10 @@ pub struct PullResult {
     /// `Status: Image is up to date for busybox:latest`.
     pub status: String,
 }
+
+/// The error of a layer job stopped because another one failed (never returned as such
+/// when the real failure is known).
+const CANCELLED: &str = "pull cancelled";
 
 /// Configs larger than this are refused.
 const CONFIG_LIMIT: usize = 16 << 20;
@@ -181,9 +187,20 @@ impl Client {
             work.push((id, g.blob.clone(), missing));
         }
         let sem = Arc::new(Semaphore::new(self.opts.max_concurrent_downloads.max(1)));
+        // On the first failure the other layers stop at their next step; the pull returns
+        // only when none is still writing (no unpack outlives a failed pull).
+        let failed = Arc::new(AtomicBool::new(false));
         let jobs = work.into_iter().map(|(id, blob, missing)| {
             let (s, sink, store, sem) = (&s, sink.clone(), store.clone(), sem.clone());
-            async move {
+            let (failed, flag) = (failed.clone(), failed.clone());
+            let job = async move {
+                let stop = || -> Result<(), Error> {
+                    if failed.load(Ordering::SeqCst) {
+                        return Err(Error::Task(CANCELLED.to_string()));
+                    }
+                    Ok(())
+                };
+                stop()?;
                 if !store.content().exists(&blob.digest) {
                     let permit = match sem.clone().try_acquire_owned() {
                         Ok(p) => p,
@@ -194,12 +211,14 @@ impl Client {
                                 .map_err(|_| Error::Task("download queue closed".to_string()))?
                         }
                     };
+                    stop()?;
                     let meter = Meter::new(sink.clone(), &id, "Downloading", blob.size as i64);
-                    download_blob(s, &store, &blob, Some(meter), &sink, &id).await?;
+                    download_blob(s, &store, &blob, Some(meter), &sink, &id, &failed).await?;
                     drop(permit);
                     sink.update(&id, "Download complete").await;
                 }
                 for p in missing {
+                    stop()?;
                     sink.send(crate::progress::bytes_message(&id, "Extracting", 0, blob.size as i64)).await;
                     let (st, b) = (store.clone(), blob.clone());
                     tokio::task::spawn_blocking(move || {
@@ -211,9 +230,26 @@ impl Client {
                 }
                 sink.update(&id, "Pull complete").await;
                 Ok::<(), Error>(())
+            };
+            async move {
+                let r = job.await;
+                if r.is_err() {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                r
             }
         });
-        try_join_all(jobs).await?;
+        let results = join_all(jobs).await;
+        let mut first: Option<Error> = None;
+        for e in results.into_iter().filter_map(Result::err) {
+            let cancelled = matches!(&e, Error::Task(m) if m == CANCELLED);
+            if first.is_none() || (!cancelled && matches!(&first, Some(Error::Task(m)) if m == CANCELLED)) {
+                first = Some(e);
+            }
+        }
+        if let Some(e) = first {
+            return Err(e);
+        }
         for key in order.iter().chain(std::iter::once(&config_digest.to_string())) {
             self.shared.add_source(&s.ep.authority, key, r.path());
         }
@@ -355,6 +391,7 @@ pub(crate) async fn download_blob(
     mut meter: Option<Meter>,
     sink: &Sink,
     id: &str,
+    failed: &AtomicBool,
 ) -> Result<(), Error> {
     let url = s.url(&format!("blobs/{}", blob.digest));
     let resp = s.send(Method::GET, &url, &[], ReqBody::Empty).await?;
@@ -382,6 +419,9 @@ pub(crate) async fn download_blob(
             Some(Err(e)) => break Some(Error::Unreachable(format!("downloading {}: {e}", blob.digest))),
             Some(Ok(f)) => f,
         };
+        if failed.load(Ordering::SeqCst) {
+            break Some(Error::Task(CANCELLED.to_string()));
+        }
         let Ok(data) = frame.into_data() else { continue };
         received += data.len() as u64;
         if blob.size > 0 && received > blob.size {

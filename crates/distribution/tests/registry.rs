@@ -408,7 +408,8 @@ async fn basic_auth_pull_and_login() {
     assert_eq!(e.to_string(), format!("login attempt to http://{}/v2/ failed with status: 401 Unauthorized", srv.addr));
     // Without credentials the registry refuses.
     let (tx, h) = progress();
-    let e = c.pull(&reference(&srv.addr, "b"), None, None, new_store().store.clone(), tx).await.unwrap_err();
+    let empty = new_store();
+    let e = c.pull(&reference(&srv.addr, "b"), None, None, empty.store.clone(), tx).await.unwrap_err();
     h.await.unwrap();
     assert_eq!(e.kind(), Kind::PermissionDenied, "{e}");
 }
@@ -628,7 +629,8 @@ async fn interop_with_the_cncf_distribution_registry() {
         assert_eq!(back.digest, pushed.tags[0].digest);
     }
     let (tx, h) = progress();
-    let e = c.pull(&reference(&reg.addr, "interop/app:nope"), None, None, new_store().store.clone(), tx).await.unwrap_err();
+    let empty = new_store();
+    let e = c.pull(&reference(&reg.addr, "interop/app:nope"), None, None, empty.store.clone(), tx).await.unwrap_err();
     h.await.unwrap();
     assert_eq!(e.kind(), Kind::NotFound);
     assert!(e.to_string().starts_with(&format!("manifest for {}/interop/app:nope not found: manifest unknown: ", reg.addr)), "{e}");
