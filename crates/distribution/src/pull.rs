@@ -75,14 +75,15 @@ impl Client {
             Some(d) => d.to_string(),
             None => r.tag().unwrap_or(berth_reference::DEFAULT_TAG).to_string(),
         };
-        sink.message(&tag_or_digest, format!("Pulling from {}", r.path())).await;
-
-        // The manifest (through the index, if any).
+        // The manifest (through the index, if any). As Docker, nothing is said before the
+        // registry named it: a pull that fails here has sent no progress, so the server can
+        // answer with a plain error status.
         let (body, ctype) = fetch_manifest(&s, &tag_or_digest, &r).await?;
         let top = Digest::sha256_of(&body);
         if let Some(d) = r.digest() {
             verify_manifest(d, &body)?;
         }
+        sink.message(&tag_or_digest, format!("Pulling from {}", r.path())).await;
         let _ = put_content(&store, body.clone()).await;
         let manifest: ImageManifest = match manifest::parse_manifest(&body, ctype.as_deref())? {
             AnyManifest::Manifest(m) => m,

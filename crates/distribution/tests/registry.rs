@@ -274,7 +274,7 @@ async fn pull_of_an_unknown_tag_is_not_found_with_dockers_words() {
     let r = reference(&srv.addr, "x:nope");
     let (tx, h) = progress();
     let e = client().pull(&r, None, None, st.store.clone(), tx).await.unwrap_err();
-    h.await.unwrap();
+    assert_eq!(h.await.unwrap(), vec![], "a pull that fails before the manifest sends nothing");
     assert_eq!(e.kind(), Kind::NotFound);
     assert_eq!(e.to_string(), format!("manifest for {}/x:nope not found: manifest unknown: manifest unknown", srv.addr));
 }
