@@ -213,7 +213,7 @@ impl BlobWriter {
         let file = file
             .into_inner()
             .map_err(|e| Error::io("write blob into the content store")(e.into_error()))?;
-        file.sync_all()
+        file.sync_data()
             .map_err(Error::io("write blob into the content store"))?;
         drop(file);
         let dest = blobs.join(digest.algorithm().as_str()).join(digest.hex());
