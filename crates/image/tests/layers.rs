@@ -831,3 +831,18 @@ fn gc_deletes_the_content_of_images_kept_for_containers() {
     assert!(!e.images.content().exists(&blob.digest));
     assert!(blob_names(&e).is_empty());
 }
+
+#[test]
+fn prune_deletes_the_content_of_dangling_images() {
+    let e = store_env();
+    let t = Tar::new().file("p", b"p").finish();
+    let img = e.images.import(&t[..], &ImportOptions::default()).unwrap();
+    let blob = e.images.blob_of_layer(&img.layers[0].diff_id).unwrap();
+    let report = e
+        .images
+        .prune(&berth_image::PruneFilters::default(), &none)
+        .unwrap();
+    assert!(report.items.contains(&DeleteItem::Deleted(img.id.clone())));
+    assert!(!e.images.content().exists(&blob.digest));
+    assert!(blob_names(&e).is_empty());
+}
