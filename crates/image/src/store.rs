@@ -403,9 +403,11 @@ impl ImageStore {
         self.load()
     }
 
-    /// Import a root filesystem tarball (plain or gzip) as a one-layer image, as
+    /// Import a root filesystem tarball (plain, gzip or zstd) as a one-layer image, as
     /// `docker import` does: the changes are applied to an empty run config, the history has
-    /// one entry with `message` as comment, and the image is tagged with `reference`.
+    /// one entry with `message` as comment, and the image is tagged with `reference`. The
+    /// input is read once: a gzip of its tar is written to the content store while it
+    /// unpacks, and kept as the layer's blob.
     pub fn import(&self, reader: impl Read, opts: &ImportOptions) -> Result<Image, Error> {
         let mut run = RunConfig::default();
         apply_changes(&mut run, &opts.changes)?;
