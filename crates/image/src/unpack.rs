@@ -412,11 +412,18 @@ impl Tree {
 
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta, UnpackError> {
     let h = entry.header();
-    let mode = h.mode().map_err(UnpackError::Archive)? & 0o7777;
-    let mut uid = h.uid().map_err(UnpackError::Archive)?;
-    let mut gid = h.gid().map_err(UnpackError::Archive)?;
+    let old = h.as_old();
+    // A numeric field left blank (NULs or spaces) reads as 0, as Go's archive/tar (and so
+    // Docker) reads it.
+    let num = |field: &[u8], v: io::Result<u64>| match v {
+        Err(_) if field.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        v => v.map_err(UnpackError::Archive),
+    };
+    let mode = num(&old.mode, h.mode().map(u64::from))? as u32 & 0o7777;
+    let mut uid = num(&old.uid, h.uid())?;
+    let mut gid = num(&old.gid, h.gid())?;
     let mut mtime = Time {
-        secs: h.mtime().map_err(UnpackError::Archive)? as i64,
+        secs: num(&old.mtime, h.mtime())? as i64,
         nanos: 0,
     };
     let mut xattrs = Vec::new();

@@ -561,3 +561,27 @@ fn whiteouts_hide_lower_files_under_overlayfs() {
     assert_eq!(seen_a, ["stays"], "the whiteout hides a/gone");
     assert_eq!(seen_b, ["new"], "the opaque directory hides b/old");
 }
+
+#[test]
+fn blank_numeric_fields_read_as_zero() {
+    // tar::Header::new_gnu leaves uid, gid and mtime blank; Go's archive/tar reads 0.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(2);
+    b.append_data(&mut h, "f", &b"hi"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let d = dest();
+    run(&tar, &d, false).unwrap();
+    let md = fs::metadata(d.root.join("f")).unwrap();
+    assert_eq!((md.mtime(), md.permissions().mode() & 0o777), (0, 0o644));
+    // A field with garbage is still an error.
+    let mut bad = tar.clone();
+    bad[108..116].copy_from_slice(b"zz\0\0\0\0\0\0");
+    let mut h = tar::Header::new_old();
+    h.as_mut_bytes().copy_from_slice(&bad[..512]);
+    h.set_cksum();
+    bad[..512].copy_from_slice(h.as_bytes());
+    let d = dest();
+    assert!(matches!(run(&bad, &d, false), Err(UnpackError::Archive(_))));
+}
