@@ -144,7 +144,7 @@ fn range_value(offset: u64) -> String {
     format!("0-{}", offset.saturating_sub(1))
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: impl header::AsHeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -259,7 +259,7 @@ mod tests {
             (Some("application/vnd.docker.distribution.manifest.v1+prettyjws"), "{}".into(), Err("schema 1")),
             (Some(OCI_MANIFEST), "not json".into(), Err("not a manifest")),
             (Some(OCI_MANIFEST), format!(r#"{{"schemaVersion":1,"mediaType":"{OCI_MANIFEST}"}}"#), Err("schemaVersion")),
-            (Some(OCI_MANIFEST), format!(r#"{{"schemaVersion":2,"layers":[]}}"#), Err("needs a config")),
+            (Some(OCI_MANIFEST), r#"{"schemaVersion":2,"layers":[]}"#.to_string(), Err("needs a config")),
             (Some(OCI_MANIFEST), format!(r#"{{"schemaVersion":2,"config":{{"digest":"{}","size":1}}}}"#, d('a')), Err("needs a layers")),
             (Some(OCI_INDEX), r#"{"schemaVersion":2}"#.into(), Err("needs a manifests")),
             (Some(OCI_INDEX), r#"{"schemaVersion":2,"manifests":[{"digest":"sha256:zz","size":1}]}"#.into(), Err("manifests[0]: digest")),

@@ -350,7 +350,8 @@ impl Registry {
         }
         let key = layout::upload_data(id);
         let mut hasher = if hs.offset == state.offset { hs.hasher.clone() } else { None };
-        let mut w = self.storage.writer(&key, state.offset).await?;
+        // Request bodies arrive in small frames; batch them into large writes.
+        let mut w = tokio::io::BufWriter::with_capacity(1 << 20, self.storage.writer(&key, state.offset).await?);
         let mut written = 0u64;
         let result: Result<(), Error> = async {
             while let Some(chunk) = body.next().await {
@@ -491,7 +492,7 @@ impl Registry {
         self.finish_upload(repo, &id, digest, Some((None, body))).await
     }
 
-    /// Remove upload sessions started more than `max_age` ago. Returns how many.
+    /// Remove upload sessions idle for more than `max_age` (no chunk since). Returns how many.
     pub async fn purge_uploads(&self, max_age: Duration) -> Result<usize, Error> {
         let ids = match self.storage.list(layout::UPLOADS).await {
             Ok(v) => v,
@@ -501,18 +502,16 @@ impl Registry {
         let cutoff = now_secs().saturating_sub(max_age.as_secs());
         let mut purged = 0;
         for id in ids {
-            let started = match self.storage.get(&layout::upload_state(&id)).await {
-                Ok(raw) => serde_json::from_slice::<UploadState>(&raw).map(|s| s.started).ok(),
-                Err(_) => None,
-            };
-            let started = match started {
-                Some(s) => s,
-                None => match self.storage.stat(&layout::upload(&id)).await {
-                    Ok(m) => m.modified.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            // The state is rewritten after every chunk: its age is the session's idle time.
+            let meta = match self.storage.stat(&layout::upload_state(&id)).await {
+                Ok(m) => m,
+                Err(_) => match self.storage.stat(&layout::upload(&id)).await {
+                    Ok(m) => m,
                     Err(_) => continue,
                 },
             };
-            if started < cutoff && self.storage.delete(&layout::upload(&id)).await.is_ok() {
+            let last = meta.modified.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            if last < cutoff && self.storage.delete(&layout::upload(&id)).await.is_ok() {
                 self.forget_session(&id);
                 purged += 1;
             }

@@ -223,7 +223,8 @@ mod tests {
     #[test]
     fn pages() {
         let all: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
-        let cases: [(Option<usize>, Option<&str>, &[&str], bool); 8] = [
+        type Case<'a> = (Option<usize>, Option<&'a str>, &'a [&'a str], bool);
+        let cases: [Case; 8] = [
             (None, None, &["a", "b", "c", "d"], false),
             (Some(2), None, &["a", "b"], true),
             (Some(2), Some("b"), &["c", "d"], false),

@@ -261,7 +261,7 @@ async fn cross_repository_mount() {
     assert_eq!(s.get(&format!("/v2/dst/blobs/{d}")).send().await.body, &b"shared layer"[..]);
     // Unknown in the source: an ordinary upload starts instead.
     let missing = digest(b"nope");
-    for q in [format!("mount={missing}&from=src/repo"), format!("mount={d}&from=other"), format!("mount=bad&from=src/repo"), format!("mount={d}&from=BAD")] {
+    for q in [format!("mount={missing}&from=src/repo"), format!("mount={d}&from=other"), "mount=bad&from=src/repo".to_string(), format!("mount={d}&from=BAD")] {
         let r = s.req(Method::POST, &format!("/v2/dst2/blobs/uploads/?{q}")).send().await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{q}");
         assert!(r.header("location").unwrap().starts_with("/v2/dst2/blobs/uploads/"));
@@ -338,7 +338,8 @@ async fn manifest_validation_errors() {
     let other_repo_blob = s.push_blob("elsewhere", b"not in r").await;
 
     let ok = oci_manifest(&c, 7, &[(&l, 5)], None);
-    let cases: Vec<(String, &str, Vec<u8>, StatusCode, Vec<&str>)> = vec![
+    type Case<'a> = (String, &'a str, Vec<u8>, StatusCode, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         ("t".into(), OCI_MANIFEST, oci_manifest(&c, 7, &[(&l, 5), (&missing, 1)], None), StatusCode::BAD_REQUEST, vec!["MANIFEST_BLOB_UNKNOWN"]),
         ("t".into(), OCI_MANIFEST, oci_manifest(&missing, 7, &[(&other_repo_blob, 8)], None), StatusCode::BAD_REQUEST, vec!["MANIFEST_BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN"]),
         ("t".into(), OCI_MANIFEST, oci_manifest(&c, 99, &[(&l, 5)], None), StatusCode::BAD_REQUEST, vec!["MANIFEST_INVALID"]),

@@ -156,3 +156,19 @@ async fn binary_serves_with_listen_root_and_config() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn idle_uploads_are_purged() {
+    let s = TestServer::start().await;
+    let loc = s.req(Method::POST, "/v2/app/blobs/uploads/").send().await.header("location").unwrap().to_string();
+    assert_eq!(s.upload_entries().len(), 1);
+    let registry = Registry::new(Arc::new(FsStorage::new(&s.root)), RegistryOptions::default());
+    let keep = GcOptions { upload_max_age: Some(Duration::from_secs(3600)), ..Default::default() };
+    assert_eq!(collect_garbage(&registry, &keep).await.unwrap().uploads_purged, 0);
+    assert_eq!(s.get(&loc).send().await.status, StatusCode::NO_CONTENT);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let purge = GcOptions { upload_max_age: Some(Duration::ZERO), ..Default::default() };
+    assert_eq!(collect_garbage(&registry, &purge).await.unwrap().uploads_purged, 1);
+    assert!(s.upload_entries().is_empty());
+    assert_eq!(s.get(&loc).send().await.status, StatusCode::NOT_FOUND);
+}

@@ -38,8 +38,7 @@ impl TestServer {
     /// Start with a configuration adjusted by `f` (root is set to a fresh temp dir first).
     pub async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.root = Some(dir.path().join("root"));
+        let mut config = Config { root: Some(dir.path().join("root")), ..Default::default() };
         f(&mut config);
         let server = Server::new(&config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
