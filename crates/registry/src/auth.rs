@@ -284,6 +284,49 @@ pub fn bearer_challenge(realm: &str, service: &str, scope: Option<&Scope>, insuf
     s
 }
 
+/// Parse a `WWW-Authenticate` challenge: its scheme (lowercased) and `key=value` parameters
+/// (values quoted or bare; `\\"` escapes inside quotes).
+pub fn parse_challenge(h: &str) -> Option<(String, Vec<(String, String)>)> {
+    let h = h.trim();
+    let (scheme, rest) = match h.split_once(' ') {
+        Some((s, r)) => (s, r),
+        None => (h, ""),
+    };
+    if scheme.is_empty() {
+        return None;
+    }
+    let mut params = Vec::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+        if key.is_empty() {
+            break;
+        }
+        if chars.next() != Some('=') {
+            return None;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('\\') => value.extend(chars.next()),
+                    Some('"') => break,
+                    Some(c) => value.push(c),
+                    None => return None,
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect::<String>().trim().to_string();
+        }
+        params.push((key.trim().to_ascii_lowercase(), value));
+    }
+    Some((scheme.to_ascii_lowercase(), params))
+}
+
 fn quote_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
@@ -358,6 +401,26 @@ mod tests {
         let forged = format!("{}.{sig}", URL_SAFE_NO_PAD.encode(br#"{"sub":"u","aud":"svc","iat":0,"exp":999,"access":[]}"#));
         assert!(s.verify(&forged, "svc", 150).is_err());
         assert!(s.verify("nodot", "svc", 150).is_err());
+    }
+
+    #[test]
+    fn parses_challenges() {
+        let p = |s: &str| parse_challenge(s);
+        let kv = |v: &[(&str, &str)]| v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        assert_eq!(
+            p(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#),
+            Some(("bearer".into(), kv(&[("realm", "https://auth.docker.io/token"), ("service", "registry.docker.io"), ("scope", "repository:library/alpine:pull")])))
+        );
+        assert_eq!(p(r#"Basic realm="a \"b\", c""#), Some(("basic".into(), kv(&[("realm", r#"a "b", c"#)]))));
+        assert_eq!(p("Bearer realm=bare, service = x"), Some(("bearer".into(), kv(&[("realm", "bare"), ("service", "x")]))));
+        assert_eq!(p("Negotiate"), Some(("negotiate".into(), vec![])));
+        assert_eq!(p(r#"Bearer realm="unterminated"#), None);
+        assert_eq!(p("Bearer realm"), None);
+        let round = bearer_challenge("http://h/t", "s", Some(&Scope::repository("a", &["pull", "push"])), true);
+        assert_eq!(
+            p(&round),
+            Some(("bearer".into(), kv(&[("realm", "http://h/t"), ("service", "s"), ("scope", "repository:a:pull,push"), ("error", "insufficient_scope")])))
+        );
     }
 
     #[test]

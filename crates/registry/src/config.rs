@@ -24,6 +24,12 @@
 //! secret = "a long random string"    # HMAC key; default: random per start
 //! ttl_secs = 300
 //!
+//! [proxy]                          # a read-only pull-through cache of another registry
+//! remote_url = "https://registry-1.docker.io"
+//! username = "me"                    # optional credentials for the remote
+//! password = "secret"
+//! ca_file = "/etc/ssl/private-ca.pem"   # extra CA (PEM) for the remote, beside the system's
+//!
 //! [gc]
 //! delete_untagged = false            # also delete manifests no tag reaches (see gc.rs)
 //! min_blob_age_secs = 0              # gc keeps unreferenced blobs younger than this
@@ -90,6 +96,26 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Garbage collection and upload expiry.
     pub gc: GcConfig,
+    /// Pull-through cache mode.
+    pub proxy: Option<ProxyConfig>,
+}
+
+/// `[proxy]`: serve pulls from a remote registry, caching what passes through. Pushes and
+/// deletes are refused (405) in this mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// The remote's base URL, `http(s)://host[:port]`.
+    pub remote_url: String,
+    /// User for the remote.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password for the remote.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// An extra trusted CA certificate (PEM) for the remote.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[storage]`.
@@ -213,6 +239,14 @@ impl Config {
         if self.auth.htpasswd.is_some() && self.auth.token.is_some() {
             return Err(ConfigError::Invalid("choose one of [auth.htpasswd] and [auth.token]".into()));
         }
+        if let Some(p) = &self.proxy {
+            let u = p.remote_url.as_str();
+            let ok = (u.starts_with("http://") || u.starts_with("https://"))
+                && u.parse::<hyper::Uri>().is_ok_and(|x| x.host().is_some());
+            if !ok {
+                return Err(ConfigError::Invalid(format!("proxy.remote_url {u:?} is not an http(s) URL")));
+            }
+        }
         if self.auth.token.as_ref().is_some_and(|t| t.ttl_secs == 0) {
             return Err(ConfigError::Invalid("auth.token.ttl_secs must be positive".into()));
         }
@@ -269,6 +303,8 @@ delete_untagged = true
             ("[auth.htpasswd]\npath = \"a\"\n[auth.token]\nhtpasswd = \"b\"", "choose one"),
             ("[auth.token]\nhtpasswd = \"b\"\nttl_secs = 0", "ttl_secs"),
             ("listen = 5", "invalid type"),
+            ("[proxy]\nremote_url = \"ftp://x\"", "not an http(s) URL"),
+            ("[proxy]\nremote_url = \"https://\"", "not an http(s) URL"),
         ];
         for (text, want) in cases {
             let e = Config::from_toml(text, Path::new("c.toml")).unwrap_err().to_string();

@@ -94,6 +94,9 @@ pub enum Error {
     /// The operation is switched off or not supported (405 `UNSUPPORTED`).
     #[error("the operation is unsupported: {0}")]
     Unsupported(String),
+    /// The remote of a pull-through cache failed and nothing was cached (502 `UNKNOWN`).
+    #[error("upstream registry: {0}")]
+    Upstream(String),
     /// A storage failure (500 `UNKNOWN`).
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -130,6 +133,7 @@ impl Error {
             Error::Unauthorized { .. } => 401,
             Error::Denied => 403,
             Error::Unsupported(_) => 405,
+            Error::Upstream(_) => 502,
             Error::Storage(StorageError::NotFound(_)) => 404,
             Error::Storage(_) => 500,
         }
@@ -153,7 +157,7 @@ impl Error {
             }
             Error::Unauthorized { .. } => "UNAUTHORIZED",
             Error::Denied => "DENIED",
-            Error::Storage(_) => "UNKNOWN",
+            Error::Storage(_) | Error::Upstream(_) => "UNKNOWN",
         }
     }
 
@@ -193,6 +197,7 @@ impl HasKind for Error {
             400 | 413 | 416 => Kind::InvalidArgument,
             401 | 403 => Kind::PermissionDenied,
             405 => Kind::NotImplemented,
+            502 => Kind::Unavailable,
             _ => Kind::Internal,
         }
     }

@@ -22,7 +22,8 @@ use crate::auth::{self, Claims, Htpasswd, Scope, TokenSigner};
 use crate::error::Error;
 use crate::manifest::{OCI_INDEX, OCI_MANIFEST};
 use crate::names::{self, parse_digest, ManifestRef, RepoName, Route};
-use crate::registry::{BodyStream, Registry};
+use crate::proxy::Upstream;
+use crate::registry::{BodyStream, Manifest, Registry};
 use crate::wire::{self, RangeAnswer};
 
 /// How requests are authenticated.
@@ -61,6 +62,8 @@ pub struct AppState {
     pub auth: AuthMode,
     /// Whether the server speaks TLS (for derived realms).
     pub tls: bool,
+    /// The remote of a pull-through cache; pushes and deletes are refused when set.
+    pub upstream: Option<Arc<Upstream>>,
     /// Credentials already verified (sha256 of `user:password`); bcrypt is slow on purpose,
     /// and a push makes dozens of requests.
     verified: Mutex<HashSet<[u8; 32]>>,
@@ -69,7 +72,13 @@ pub struct AppState {
 impl AppState {
     /// Shared state for the router.
     pub fn new(registry: Arc<Registry>, auth: AuthMode, tls: bool) -> AppState {
-        AppState { registry, auth, tls, verified: Mutex::new(HashSet::new()) }
+        AppState { registry, auth, tls, upstream: None, verified: Mutex::new(HashSet::new()) }
+    }
+
+    /// Make this a pull-through cache of `upstream`.
+    pub fn with_upstream(mut self, upstream: Arc<Upstream>) -> AppState {
+        self.upstream = Some(upstream);
+        self
     }
 }
 
@@ -335,6 +344,37 @@ async fn handle(st: &AppState, route: Route, req: Request) -> Result<Response, E
     let claims = st.authorize(scope.as_ref(), req.headers()).await?;
     let reg = &st.registry;
     let not_allowed = || Err(Error::Unsupported(format!("{method} is not allowed here")));
+    if let (Some(up), Some(repo)) = (&st.upstream, &repo) {
+        let read = method == Method::GET || method == Method::HEAD;
+        match &route {
+            Route::Manifest(_, reference) if read => {
+                let r = ManifestRef::parse(reference)?;
+                return proxy_manifest(reg, up, repo, &r, &method, req.headers()).await;
+            }
+            Route::Blob(_, digest) if read => {
+                let d = parse_digest(digest)?;
+                return proxy_blob(&st.registry, up, repo, &d, &method, req.headers()).await;
+            }
+            Route::Tags(_) if method == Method::GET => {
+                match up.tags(repo.as_str(), req.uri().query()).await {
+                    Ok(Some((body, link))) => {
+                        let mut b = builder(StatusCode::OK)
+                            .header(header::CONTENT_TYPE, "application/json")
+                            .header(header::CONTENT_LENGTH, body.len());
+                        if let Some(l) = link {
+                            b = b.header(header::LINK, l);
+                        }
+                        return Ok(b.body(Body::from(body)).unwrap_or_default());
+                    }
+                    Ok(None) => return Err(Error::NameUnknown { name: repo.to_string() }),
+                    // The remote is unreachable: answer from the cache below.
+                    Err(e) => tracing::warn!(error = %e, "upstream tags"),
+                }
+            }
+            Route::Referrers(..) if read => {}
+            _ => return Err(Error::Unsupported("this registry is a read-only pull-through cache".into())),
+        }
+    }
     match (route, repo) {
         (Route::Base, _) => match method {
             Method::GET | Method::HEAD => Ok(json_response(builder(StatusCode::OK), "application/json", &json!({}))),
@@ -429,7 +469,110 @@ async fn get_manifest(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response, Error> {
-    let m = reg.get_manifest(repo, r).await?;
+    serve_manifest(reg.get_manifest(repo, r).await?, method, headers)
+}
+
+/// The Accept header a cache forwards: the client's, or every manifest type.
+fn forwarded_accept(headers: &HeaderMap) -> String {
+    let values: Vec<&str> = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
+    if values.is_empty() {
+        [OCI_INDEX, OCI_MANIFEST, crate::manifest::DOCKER_MANIFEST_LIST, crate::manifest::DOCKER_MANIFEST].join(", ")
+    } else {
+        values.join(", ")
+    }
+}
+
+/// A manifest through the cache: by digest from the cache when there; by tag from the remote
+/// (the tag may have moved), falling back to the cache when the remote cannot be reached.
+async fn proxy_manifest(
+    reg: &Registry,
+    up: &Upstream,
+    repo: &RepoName,
+    r: &ManifestRef,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response, Error> {
+    if let ManifestRef::Digest(_) = r {
+        if let Ok(m) = reg.get_manifest(repo, r).await {
+            return serve_manifest(m, method, headers);
+        }
+    }
+    match up.manifest(repo.as_str(), &r.to_string(), &forwarded_accept(headers)).await {
+        Ok(Some((media_type, body))) => {
+            let m = reg.cache_manifest(repo, r, &media_type, body).await?;
+            serve_manifest(m, method, headers)
+        }
+        Ok(None) => Err(Error::ManifestUnknown { detail: r.to_string() }),
+        Err(e) => {
+            tracing::warn!(error = %e, "upstream manifest");
+            match reg.get_manifest(repo, r).await {
+                Ok(m) => serve_manifest(m, method, headers),
+                Err(_) => Err(Error::Upstream(e.to_string())),
+            }
+        }
+    }
+}
+
+/// A blob through the cache: from the cache when there, else streamed from the remote to the
+/// client while it is written (verified) into the cache. The download goes on if the client
+/// leaves, so the next pull finds the blob cached.
+async fn proxy_blob(
+    reg: &Arc<Registry>,
+    up: &Upstream,
+    repo: &RepoName,
+    d: &Digest,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response, Error> {
+    match reg.stat_blob(repo, d).await {
+        Ok(_) => return get_blob(reg, repo, d, method, headers).await,
+        Err(Error::BlobUnknown { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let head = *method == Method::HEAD;
+    let fetched = up.blob(repo.as_str(), &d.to_string(), head).await.map_err(|e| Error::Upstream(e.to_string()))?;
+    let Some((size, body)) = fetched else {
+        return Err(Error::BlobUnknown { digest: d.to_string() });
+    };
+    let mut b = builder(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header("Docker-Content-Digest", d.to_string());
+    if let Some(n) = size {
+        b = b.header(header::CONTENT_LENGTH, n);
+    }
+    if head {
+        return Ok(b.body(Body::empty()).unwrap_or_default());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(16);
+    let failed = tx.clone();
+    let upstream: BodyStream = Box::pin(TryStreamExt::map_err(body.into_data_stream(), std::io::Error::other));
+    let tee: BodyStream = Box::pin(futures_util::StreamExt::then(upstream, move |chunk| {
+        let tx = tx.clone();
+        async move {
+            let copy = match &chunk {
+                Ok(b) => Ok(b.clone()),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            // A client that went away does not stop the download.
+            let _ = tx.send(copy).await;
+            chunk
+        }
+    }));
+    let (reg, repo2, d2) = (reg.clone(), repo.clone(), d.clone());
+    tokio::spawn(async move {
+        match reg.put_blob(&repo2, &d2, tee).await {
+            Ok(n) => tracing::debug!(digest = %d2, bytes = n, "cached blob"),
+            Err(e) => {
+                tracing::warn!(digest = %d2, error = %e, "caching blob");
+                let _ = failed.send(Err(std::io::Error::other(e.to_string()))).await;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(b.body(Body::from_stream(stream)).unwrap_or_default())
+}
+
+fn serve_manifest(m: Manifest, method: &Method, headers: &HeaderMap) -> Result<Response, Error> {
     // OCI types are only served to clients that ask for them (as the CNCF registry does);
     // Docker types are served regardless, there being nothing to convert them to.
     if matches!(m.media_type.as_str(), OCI_MANIFEST | OCI_INDEX) {

@@ -8,6 +8,7 @@
 //!   JSON shape ([`error`]).
 //! * [`server::Server`] wires a [`config::Config`] (TOML) into a listener, with optional TLS.
 //! * [`gc::collect_garbage`] deletes unreferenced blobs.
+//! * [`proxy::Upstream`] fetches from a remote registry for the pull-through cache mode.
 //! * [`names`], [`wire`] and [`manifest`] are the pure parts: names and routes, headers and
 //!   pagination, manifest validation.
 //!
@@ -23,6 +24,7 @@ pub mod hashing;
 pub mod http;
 pub mod manifest;
 pub mod names;
+pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod storage;

@@ -621,6 +621,46 @@ impl Registry {
         Ok(ManifestPut { digest, subject: parsed.subject, tags })
     }
 
+    /// Store a manifest fetched from a pull-through cache's remote, without checking that its
+    /// blobs are here (they are fetched when asked for). A digest reference must match.
+    pub async fn cache_manifest(
+        &self,
+        repo: &RepoName,
+        r: &ManifestRef,
+        media_type: &str,
+        body: Bytes,
+    ) -> Result<Manifest, Error> {
+        let alg = match r {
+            ManifestRef::Digest(d) => d.algorithm(),
+            ManifestRef::Tag(_) => Algorithm::Sha256,
+        };
+        let digest = digest_of(alg, &body);
+        if let ManifestRef::Digest(d) = r {
+            if *d != digest {
+                return Err(Error::DigestInvalid { detail: format!("the remote's manifest is {digest}, not {d}") });
+            }
+        }
+        let parsed = manifest::parse(Some(media_type), &body).or_else(|_| manifest::parse(None, &body)).ok();
+        let media_type = parsed.as_ref().map_or(media_type.to_string(), |p| p.media_type.clone());
+        let name = repo.as_str();
+        let key = layout::blob(&digest);
+        if !self.exists(&key).await? {
+            self.storage.put(&key, body.clone()).await?;
+        }
+        self.storage.put(&layout::revision(name, &digest), Bytes::from(media_type.clone())).await?;
+        if let Some(p) = &parsed {
+            if let Some(subject) = &p.subject {
+                let desc = manifest::referrer_descriptor(p, &digest, body.len());
+                let json = serde_json::to_vec(&desc).map_err(|e| write_err(name, io::Error::other(e)))?;
+                self.storage.put(&layout::referrer(name, subject, &digest), Bytes::from(json)).await?;
+            }
+        }
+        if let ManifestRef::Tag(t) = r {
+            self.storage.put(&layout::tag(name, t), Bytes::from(digest.to_string())).await?;
+        }
+        Ok(Manifest { digest, media_type, body })
+    }
+
     /// Delete a tag, or a manifest with every tag pointing at it.
     pub async fn delete_manifest(&self, repo: &RepoName, r: &ManifestRef) -> Result<(), Error> {
         if !self.options.delete_enabled {

@@ -41,13 +41,16 @@ pub enum SetupError {
     /// The certificate or key cannot be used.
     #[error("tls: {0}")]
     Tls(String),
+    /// The pull-through cache's remote cannot be set up.
+    #[error("proxy: {0}")]
+    Proxy(#[from] crate::proxy::ProxyError),
 }
 
 impl HasKind for SetupError {
     fn kind(&self) -> Kind {
         match self {
             SetupError::Read { .. } => Kind::NotFound,
-            SetupError::Htpasswd { .. } | SetupError::Tls(_) => Kind::InvalidArgument,
+            SetupError::Htpasswd { .. } | SetupError::Tls(_) | SetupError::Proxy(_) => Kind::InvalidArgument,
         }
     }
 }
@@ -119,7 +122,11 @@ impl Server {
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&t.cert, &t.key)?))),
             None => None,
         };
-        let state = Arc::new(AppState::new(registry.clone(), auth, tls.is_some()));
+        let mut state = AppState::new(registry.clone(), auth, tls.is_some());
+        if let Some(p) = &config.proxy {
+            state = state.with_upstream(Arc::new(crate::proxy::Upstream::new(p)?));
+        }
+        let state = Arc::new(state);
         let purge = (config.gc.upload_purge_interval_secs > 0).then(|| {
             (
                 Duration::from_secs(config.gc.upload_purge_interval_secs),

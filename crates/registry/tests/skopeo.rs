@@ -179,3 +179,30 @@ async fn skopeo_with_tls_and_bearer_tokens() {
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(err.contains("unauthorized") || err.contains("401") || err.contains("authentication"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_pulls_through_a_caching_proxy() {
+    if !have_skopeo() {
+        return;
+    }
+    let up = TestServer::start().await;
+    let remote_url = format!("http://{}", up.addr);
+    let p = TestServer::start_with(|c| {
+        c.proxy = Some(berth_registry::config::ProxyConfig { remote_url, username: None, password: None, ca_file: None });
+    })
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let (src, back, auth) = (work.path().join("src"), work.path().join("back"), work.path().join("auth.json"));
+    let (md, ld, _) = write_oci_layout(&src);
+    skopeo(
+        &["copy", "--dest-tls-verify=false", &format!("oci:{}:1", src.display()), &format!("docker://{}/mirror/img:1", up.addr)],
+        &auth,
+    );
+    skopeo(
+        &["copy", "--src-tls-verify=false", &format!("docker://{}/mirror/img:1", p.addr), &format!("oci:{}:1", back.display())],
+        &auth,
+    );
+    assert_eq!(index_digest(&back), md);
+    let got = std::fs::read(back.join("blobs/sha256").join(ld.trim_start_matches("sha256:"))).unwrap();
+    assert_eq!(digest(&got), ld);
+}
