@@ -273,3 +273,137 @@ pub fn cgroup_parent_for(data_root: &str) -> String {
     let hex = out.map(|o| String::from_utf8_lossy(&o.stdout).chars().take(12).collect::<String>()).unwrap_or_default();
     format!("berth-{hex}")
 }
+
+/// The `berth-registry` binary: `$BERTH_REGISTRY_BIN`, else the newest of `bin_dir()`,
+/// `target/debug` and `target/release` (`cargo build -p berth-registry` puts it in
+/// `target/debug`); panics with the fix when none was built.
+pub fn registry_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_REGISTRY_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = workspace_root().join("target");
+    [bin_dir(), target.join("debug"), target.join("release")]
+        .into_iter()
+        .map(|d| d.join("berth-registry"))
+        .filter_map(|p| std::fs::metadata(&p).and_then(|m| m.modified()).ok().map(|t| (t, p)))
+        .max()
+        .map(|(_, p)| p)
+        .expect("berth-registry is missing: run `cargo build -p berth-registry` first")
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read and released: another process may take it
+/// before the caller binds it, so callers retry on a failed start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
+}
+
+/// A `berth-registry` serving plain HTTP on 127.0.0.1 with a temporary root, killed (and
+/// its root removed) on drop. Docker treats 127.0.0.0/8 registries as insecure, so both
+/// berthd and dockerd talk to it without TLS.
+pub struct Registry {
+    child: Option<Child>,
+    /// The temporary directory: `root/` (storage) and `registry.log`.
+    pub dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`, the registry part of image references.
+    pub addr: String,
+}
+
+impl Registry {
+    /// Start a registry and wait until it answers `GET /v2/`.
+    pub fn start() -> Registry {
+        Self::start_with(&[])
+    }
+
+    /// Start a registry with extra arguments (e.g. `--config FILE`).
+    pub fn start_with(extra: &[&str]) -> Registry {
+        let dir = tempfile::Builder::new().prefix("berth-reg-").tempdir_in("/tmp").expect("tempdir");
+        let mut r = Registry { child: None, dir, addr: String::new() };
+        // The port is free when picked but may be taken before the registry binds it: retry.
+        for _ in 0..5 {
+            r.addr = format!("127.0.0.1:{}", free_port());
+            if r.spawn(extra) {
+                return r;
+            }
+        }
+        panic!("berth-registry did not start; log:\n{}", r.log());
+    }
+
+    fn spawn(&mut self, extra: &[&str]) -> bool {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("registry.log")).expect("log");
+        let mut child = Command::new(registry_bin())
+            .arg("--listen").arg(&self.addr)
+            .arg("--root").arg(self.root())
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start berth-registry");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+            if http_get_status(&self.addr, "/v2/").is_some() {
+                self.child = Some(child);
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// The storage root.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// The registry's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// `127.0.0.1:PORT/<repo>` — a repository on this registry.
+    pub fn repo(&self, repo: &str) -> String {
+        format!("{}/{repo}", self.addr)
+    }
+
+    /// Stop the registry (SIGTERM, then SIGKILL); its address stops answering.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `GET path` over plain HTTP/1.1 to `addr`; the status code, or `None` when nothing
+/// answered with HTTP.
+pub fn http_get_status(addr: &str, path: &str) -> Option<u16> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    let head = std::str::from_utf8(&head).ok()?;
+    head.strip_prefix("HTTP/1.1 ").or_else(|| head.strip_prefix("HTTP/1.0 "))?.trim().parse().ok()
+}
