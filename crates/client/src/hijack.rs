@@ -30,8 +30,8 @@ impl std::fmt::Debug for Hijacked {
     }
 }
 
-type Reader = Pin<Box<dyn AsyncRead + Send>>;
-type Writer = Pin<Box<dyn AsyncWrite + Send>>;
+pub(crate) type Reader = Pin<Box<dyn AsyncRead + Send>>;
+pub(crate) type Writer = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// Open the connection, send the upgrade request, check the answer.
 pub(crate) async fn hijack(
@@ -119,56 +119,67 @@ pub(crate) async fn get_stream(
         return Err(Error::Daemon { status: head.status, message: error_message(&body) });
     }
     let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(async move {
-        let _writer = writer;
-        let mut buf = rest;
-        let mut remaining = head.content_length;
-        loop {
-            if head.chunked {
-                loop {
-                    match take_chunk(&mut buf) {
-                        Ok(Some(Some(data))) => {
-                            if tx.send(Ok(data)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Ok(Some(None)) => return,
-                        Ok(None) => break,
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
+    tokio::spawn(pump_body(reader, Box::new(writer), head, rest, tx));
+    Ok(rx)
+}
+
+/// Send the body of a response, after its head, to `tx` as it arrives (chunked transfer
+/// encoding removed), until it ends, the connection breaks or the receiver goes away.
+/// `keep` (the write half, say) lives as long as the body is read.
+pub(crate) async fn pump_body(
+    mut reader: Reader,
+    keep: Box<dyn std::any::Any + Send>,
+    head: Head,
+    rest: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, Error>>,
+) {
+    let _keep = keep;
+    let mut buf = rest;
+    let mut remaining = head.content_length;
+    loop {
+        if head.chunked {
+            loop {
+                match take_chunk(&mut buf) {
+                    Ok(Some(Some(data))) => {
+                        if tx.send(Ok(data)).await.is_err() {
                             return;
                         }
                     }
-                }
-            } else if !buf.is_empty() {
-                let mut data = std::mem::take(&mut buf);
-                if let Some(r) = remaining.as_mut() {
-                    data.truncate(*r);
-                    *r -= data.len();
-                }
-                if tx.send(Ok(data)).await.is_err() {
-                    return;
+                    Ok(Some(None)) => return,
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
                 }
             }
-            if remaining == Some(0) {
+        } else if !buf.is_empty() {
+            let mut data = std::mem::take(&mut buf);
+            if let Some(r) = remaining.as_mut() {
+                data.truncate(*r);
+                *r -= data.len();
+            }
+            if tx.send(Ok(data)).await.is_err() {
                 return;
             }
-            match read_more(&mut reader, &mut buf).await {
-                Ok(0) => {
-                    if head.chunked {
-                        let _ = tx.send(Err(Error::Protocol("connection closed inside a chunked body".into()))).await;
-                    }
-                    return;
+        }
+        if remaining == Some(0) {
+            return;
+        }
+        match read_more(&mut reader, &mut buf).await {
+            Ok(0) => {
+                if head.chunked {
+                    let _ = tx.send(Err(Error::Protocol("connection closed inside a chunked body".into()))).await;
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
-                    return;
-                }
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
             }
         }
-    });
-    Ok(rx)
+    }
 }
 
 /// Take one chunk off the front of `buf`: `Ok(None)` if incomplete, `Ok(Some(None))` at the
@@ -193,9 +204,18 @@ fn take_chunk(buf: &mut Vec<u8>) -> Result<Option<Option<Vec<u8>>>, Error> {
 /// Connect, send `request`, read the response head. Returns the halves, the head and any
 /// bytes read past it.
 async fn exchange(host: &Host, request: &[u8]) -> Result<(Reader, Writer, Head, Vec<u8>), Error> {
+    let (mut reader, mut writer) = connect(host).await?;
+    writer.write_all(request).await?;
+    writer.flush().await?;
+    let (head, rest) = read_head(&mut reader).await?;
+    Ok((reader, writer, head, rest))
+}
+
+/// Open a connection to the daemon, split into its halves.
+pub(crate) async fn connect(host: &Host) -> Result<(Reader, Writer), Error> {
     let connect_err =
         |e: std::io::Error| Error::Connect { host: host.to_string(), reason: e.to_string() };
-    let (mut reader, mut writer): (Reader, Writer) = match host {
+    Ok(match host {
         Host::Unix(p) => {
             let (r, w) = UnixStream::connect(p).await.map_err(connect_err)?.into_split();
             (Box::pin(r), Box::pin(w))
@@ -204,9 +224,11 @@ async fn exchange(host: &Host, request: &[u8]) -> Result<(Reader, Writer, Head, 
             let (r, w) = TcpStream::connect(a).await.map_err(connect_err)?.into_split();
             (Box::pin(r), Box::pin(w))
         }
-    };
-    writer.write_all(request).await?;
-    writer.flush().await?;
+    })
+}
+
+/// Read a response head; returns it and the bytes read past it.
+pub(crate) async fn read_head(reader: &mut Reader) -> Result<(Head, Vec<u8>), Error> {
     let mut buf = Vec::with_capacity(1024);
     let head_end = loop {
         if let Some(end) = find_head_end(&buf) {
@@ -215,17 +237,17 @@ async fn exchange(host: &Host, request: &[u8]) -> Result<(Reader, Writer, Head, 
         if buf.len() > MAX_HEAD {
             return Err(Error::Protocol("response head too large".into()));
         }
-        if read_more(&mut reader, &mut buf).await? == 0 {
+        if read_more(reader, &mut buf).await? == 0 {
             return Err(Error::Protocol("connection closed before response".into()));
         }
     };
     let head = parse_head(&buf[..head_end])?;
     let rest = buf[head_end..].to_vec();
-    Ok((reader, writer, head, rest))
+    Ok((head, rest))
 }
 
 /// Read a response body (chunked, sized, or until close).
-async fn read_body(reader: &mut Reader, head: &Head, rest: Vec<u8>) -> Result<Vec<u8>, Error> {
+pub(crate) async fn read_body(reader: &mut Reader, head: &Head, rest: Vec<u8>) -> Result<Vec<u8>, Error> {
     let mut body = rest;
     if head.chunked {
         loop {
@@ -298,7 +320,7 @@ fn build_request_method(
 }
 
 /// Percent-encode a query component (RFC 3986 unreserved characters pass through).
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -314,11 +336,13 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
 }
 
+/// What we use of a response head.
 #[derive(Debug, PartialEq)]
-struct Head {
-    status: u16,
-    content_length: Option<usize>,
-    chunked: bool,
+pub(crate) struct Head {
+    pub status: u16,
+    pub content_length: Option<usize>,
+    pub chunked: bool,
+    pub content_type: Option<String>,
 }
 
 fn parse_head(head: &[u8]) -> Result<Head, Error> {
@@ -336,6 +360,7 @@ fn parse_head(head: &[u8]) -> Result<Head, Error> {
         .ok_or_else(|| Error::Protocol(format!("bad status line {status_line:?}")))?;
     let mut content_length = None;
     let mut chunked = false;
+    let mut content_type = None;
     for line in lines {
         if let Some((k, v)) = line.split_once(':') {
             let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
@@ -343,10 +368,12 @@ fn parse_head(head: &[u8]) -> Result<Head, Error> {
                 content_length = v.parse().ok();
             } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
                 chunked = true;
+            } else if k == "content-type" {
+                content_type = Some(v.to_string());
             }
         }
     }
-    Ok(Head { status, content_length, chunked })
+    Ok(Head { status, content_length, chunked, content_type })
 }
 
 /// Decode a complete chunked body, or `None` if more bytes are needed.
@@ -369,7 +396,7 @@ fn decode_chunked(mut data: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The `message` of a JSON error body, or the body itself.
-fn error_message(body: &[u8]) -> String {
+pub(crate) fn error_message(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
@@ -416,9 +443,9 @@ mod tests {
     #[test]
     fn heads_parse() {
         let h = parse_head(b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\n").unwrap();
-        assert_eq!(h, Head { status: 101, content_length: None, chunked: false });
+        assert_eq!(h, Head { status: 101, content_length: None, chunked: false, content_type: None });
         let h = parse_head(b"HTTP/1.1 404 Not Found\r\ncontent-length: 7\r\n\r\n").unwrap();
-        assert_eq!(h, Head { status: 404, content_length: Some(7), chunked: false });
+        assert_eq!(h, Head { status: 404, content_length: Some(7), chunked: false, content_type: None });
         let h = parse_head(b"HTTP/1.1 500 x\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
         assert!(h.chunked);
         assert!(parse_head(b"garbage\r\n\r\n").is_err());

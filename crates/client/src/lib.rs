@@ -12,19 +12,33 @@
 //!   streams by guessing the framing from the first byte; docker decides from the container's
 //!   `Tty` setting, so the caller gets raw bytes and demultiplexes them when it knows it must.
 //!
+//! * The image transfer calls ([`Client::pull`], [`Client::push`], [`Client::login`],
+//!   [`Client::save`], [`Client::load`], [`Client::commit`], [`Client::export`]) send what the
+//!   docker CLI sends (moby's client package) over [`Client::send`], a plain HTTP/1.1 request
+//!   whose bodies stream both ways; credentials travel as Docker's [`AuthConfig`], base64url
+//!   in `X-Registry-Auth`. Progress comes back as a [`JsonStream`] of JSON messages, which
+//!   the CLI renders.
+//!
 //! Errors carry a [`berth_errdefs::Kind`] derived from the HTTP status, so the CLI can tell a
 //! missing image (404) from any other failure without parsing messages.
 #![deny(missing_docs)]
 
+mod auth;
 mod hijack;
 mod host;
-
+mod jsonstream;
+mod request;
+mod transfer;
 
 use berth_errdefs::{HasKind, Kind};
 use bollard::{ClientVersion, Docker};
 
+pub use auth::{AuthConfig, AuthenticateOk, AUTH_HEADER};
 pub use hijack::{Hijacked, WaitExit};
 pub use host::{Host, DEFAULT_HOST};
+pub use jsonstream::JsonStream;
+pub use request::{Body, BodyStream, Request, Response};
+pub use transfer::{CommitOptions, LoadResponse};
 
 /// Seconds bollard waits for response headers. Long-running calls (wait, attach, logs -f) must
 /// not time out on the client side, as the docker CLI has no such limit either.
