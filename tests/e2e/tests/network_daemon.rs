@@ -1,0 +1,75 @@
+//! berthd's own networking flags: `--bip`, `--default-address-pool`, `--bridge`,
+//! `--iptables=false`, as dockerd's.
+
+use std::process::Command;
+
+use berth_testkit::{cgroup_parent_for, requires_root, run, Daemon};
+
+fn octet() -> u32 {
+    std::process::id() % 200 + 20
+}
+
+fn hash6(d: &Daemon) -> String {
+    cgroup_parent_for(&d.data_root().display().to_string()).trim_start_matches("berth-").chars().take(6).collect()
+}
+
+/// A host link made by a daemon under a name of the test's choosing, removed on drop (as
+/// dockerd's docker0, berthd's default bridge outlives the daemon).
+struct LinkGuard(String);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+fn out(cmd: &mut Command) -> String {
+    let (code, stdout, stderr) = run(cmd);
+    assert_eq!(code, 0, "{cmd:?} failed: {stdout}{stderr}");
+    stdout.trim().to_string()
+}
+
+#[test]
+fn bip_pools_and_bridge_name_shape_the_networks() {
+    requires_root!();
+    let o = octet();
+    let bridge = format!("bt{}", std::process::id() % 100000);
+    let _bridge_guard = LinkGuard(bridge.clone());
+    let d = Daemon::start_with(&[
+        "--bip",
+        &format!("10.194.{o}.1/24"),
+        "--default-address-pool",
+        &format!("base=10.193.{o}.0/24,size=28"),
+        "--bridge",
+        &bridge,
+    ]);
+    d.import_busybox("busybox:latest");
+    let subnet = out(d.docker().args(["network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}}"]));
+    assert_eq!(subnet, format!("10.194.{o}.0/24 10.194.{o}.1"));
+    let addr = out(Command::new("ip").args(["-o", "-4", "addr", "show", "dev", &bridge]));
+    assert!(addr.contains(&format!("10.194.{o}.1/24")), "{addr}");
+    let ip = out(d.docker().args(["run", "--rm", "busybox", "sh", "-c", "ip -o -4 addr show eth0"]));
+    assert!(ip.contains(&format!("10.194.{o}.2/24")), "{ip}");
+
+    // New networks come from the pool, one /28 after another.
+    out(d.docker().args(["network", "create", "p1"]));
+    out(d.docker().args(["network", "create", "p2"]));
+    let s1 = out(d.docker().args(["network", "inspect", "p1", "-f", "{{(index .IPAM.Config 0).Subnet}}"]));
+    let s2 = out(d.docker().args(["network", "inspect", "p2", "-f", "{{(index .IPAM.Config 0).Subnet}}"]));
+    assert_eq!(s1, format!("10.193.{o}.0/28"));
+    assert_eq!(s2, format!("10.193.{o}.16/28"));
+    out(d.docker().args(["network", "rm", "p1", "p2"]));
+}
+
+#[test]
+fn iptables_false_leaves_the_firewall_alone() {
+    requires_root!();
+    let o = octet();
+    let d = Daemon::start_with(&["--iptables=false", "--bip", &format!("10.192.{o}.1/24")]);
+    d.import_busybox("busybox:latest");
+    let (code, _, err) = run(d.docker().args(["run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep", "30"]));
+    assert_eq!(code, 0, "{err}");
+    let table = format!("berth-{}", hash6(&d));
+    let (code, rules, _) = run(Command::new("nft").args(["list", "table", "ip", &table]));
+    assert_ne!(code, 0, "--iptables=false made a firewall table: {rules}");
+}
