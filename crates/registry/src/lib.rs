@@ -35,4 +35,4 @@ pub use error::Error;
 pub use gc::{collect_garbage, GcOptions, GcReport};
 pub use registry::{Registry, RegistryOptions};
 pub use server::Server;
-pub use storage::{FsStorage, Storage};
+pub use storage::{FsStorage, MemStorage, Storage};

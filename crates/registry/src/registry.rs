@@ -774,3 +774,74 @@ pub(crate) async fn repositories(storage: &dyn Storage) -> Result<Vec<String>, E
     out.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStorage;
+
+    fn body(chunks: &[&'static [u8]]) -> BodyStream {
+        let items: Vec<Result<Bytes, io::Error>> = chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    fn broken(chunk: &'static [u8]) -> BodyStream {
+        let items: Vec<Result<Bytes, io::Error>> = vec![Ok(Bytes::from_static(chunk)), Err(io::Error::other("client went away"))];
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    /// The registry's model over the in-memory fake: uploads, verification, manifests, gc.
+    #[tokio::test]
+    async fn registry_over_mem_storage() {
+        let storage = Arc::new(MemStorage::new());
+        let reg = Registry::new(storage.clone(), RegistryOptions::default());
+        let repo = RepoName::parse("a/b").unwrap();
+        let d = digest_of(Algorithm::Sha256, b"hello world");
+
+        let id = reg.start_upload(&repo, Algorithm::Sha256).await.unwrap();
+        assert_eq!(reg.append_upload(&repo, &id, Some((0, 4)), body(&[b"hel", b"lo"])).await.unwrap(), 5);
+        assert!(matches!(
+            reg.append_upload(&repo, &id, Some((3, 4)), body(&[b"lo"])).await,
+            Err(Error::RangeInvalid { offset: 5 })
+        ));
+        assert!(matches!(reg.append_upload(&repo, &id, None, broken(b" wor")).await, Err(Error::BlobUploadInvalid(_))));
+        assert_eq!(reg.upload_offset(&repo, &id).await.unwrap(), 5, "the broken chunk was cut off");
+        assert!(matches!(
+            reg.append_upload(&repo, &id, Some((5, 9)), body(&[b" wo"])).await,
+            Err(Error::SizeInvalid(_))
+        ));
+        let other = RepoName::parse("other").unwrap();
+        assert!(matches!(reg.upload_offset(&other, &id).await, Err(Error::BlobUploadUnknown)));
+        assert_eq!(reg.finish_upload(&repo, &id, &d, Some((None, body(&[b" world"])))).await.unwrap(), 11);
+        assert_eq!(reg.stat_blob(&repo, &d).await.unwrap(), 11);
+        assert!(matches!(reg.stat_blob(&other, &d).await, Err(Error::BlobUnknown { .. })));
+
+        let wrong = digest_of(Algorithm::Sha256, b"x");
+        assert!(matches!(reg.put_blob(&repo, &wrong, body(&[b"y"])).await, Err(Error::DigestInvalid { .. })));
+        assert!(reg.list_or_empty(layout::UPLOADS).await.unwrap().is_empty(), "no session left behind");
+
+        // sha512 digests work end to end (the running hash is redone at the end).
+        let d512 = digest_of(Algorithm::Sha512, b"five12");
+        assert_eq!(reg.put_blob(&repo, &d512, body(&[b"five", b"12"])).await.unwrap(), 6);
+
+        let cfg = digest_of(Algorithm::Sha256, b"{}");
+        reg.put_blob(&repo, &cfg, body(&[b"{}"])).await.unwrap();
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"digest":"{cfg}","size":2}},"layers":[{{"digest":"{d}","size":11}}]}}"#,
+            manifest::OCI_MANIFEST
+        );
+        let tag = ManifestRef::Tag("v1".into());
+        let put = reg.put_manifest(&repo, &tag, Some(manifest::OCI_MANIFEST), Bytes::from(m.clone()), &[]).await.unwrap();
+        assert_eq!(reg.get_manifest(&repo, &tag).await.unwrap().body, Bytes::from(m));
+        assert_eq!(reg.tags(&repo).await.unwrap(), vec!["v1"]);
+        assert_eq!(reg.catalog().await.unwrap(), vec!["a/b"]);
+
+        let report = crate::gc::collect_garbage(&reg, &crate::gc::GcOptions::default()).await.unwrap();
+        assert_eq!(report.blobs_deleted, vec![d512.clone()]);
+        assert_eq!(report.manifests_kept, 1);
+        reg.delete_manifest(&repo, &ManifestRef::Digest(put.digest.clone())).await.unwrap();
+        assert!(reg.tags(&repo).await.unwrap().is_empty());
+        let report = crate::gc::collect_garbage(&reg, &crate::gc::GcOptions::default()).await.unwrap();
+        assert_eq!(report.blobs_deleted.len(), 3, "{report:?}");
+    }
+}

@@ -12,14 +12,19 @@
 //!   either nothing or all of the object at the new key, never a part, also after a crash. This
 //!   is how an upload becomes a blob.
 //!
+//! [`conformance`] is the contract as a test; every backend runs it. [`MemStorage`] is an
+//! in-memory backend for tests.
+//!
 //! The local filesystem ([`FsStorage`]) is the default; an object store could implement the
 //! same trait (a rename there is a copy plus a delete, still never exposing a partial object
 //! because uploads live under their own keys until complete).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -244,47 +249,210 @@ impl Storage for FsStorage {
     }
 }
 
+/// An in-memory [`Storage`], for tests of code above the storage seam. Writers buffer and
+/// publish their object when shut down.
+#[derive(Debug, Clone, Default)]
+pub struct MemStorage {
+    objects: Arc<Mutex<BTreeMap<String, (Bytes, SystemTime)>>>,
+}
+
+impl MemStorage {
+    /// An empty store.
+    pub fn new() -> MemStorage {
+        MemStorage::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (Bytes, SystemTime)>> {
+        self.objects.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn check_key(key: &str) -> Result<(), StorageError> {
+    let valid = !key.is_empty()
+        && key.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0'));
+    if valid {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidKey(key.to_string()))
+    }
+}
+
+struct MemWriter {
+    store: MemStorage,
+    key: String,
+    buf: Vec<u8>,
+}
+
+impl AsyncWrite for MemWriter {
+    fn poll_write(self: Pin<&mut Self>, _: &mut std::task::Context<'_>, data: &[u8]) -> std::task::Poll<io::Result<usize>> {
+        self.get_mut().buf.extend_from_slice(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        let w = self.get_mut();
+        let data = Bytes::from(w.buf.clone());
+        w.store.lock().insert(w.key.clone(), (data, SystemTime::now()));
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[async_trait]
+impl Storage for MemStorage {
+    async fn stat(&self, key: &str) -> Result<ObjectMeta, StorageError> {
+        check_key(key)?;
+        let map = self.lock();
+        if let Some((b, t)) = map.get(key) {
+            return Ok(ObjectMeta { size: b.len() as u64, modified: *t, is_prefix: false });
+        }
+        let prefix = format!("{key}/");
+        match map.range(prefix.clone()..).next() {
+            Some((k, (_, t))) if k.starts_with(&prefix) => Ok(ObjectMeta { size: 0, modified: *t, is_prefix: true }),
+            _ => Err(StorageError::NotFound(key.to_string())),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        check_key(key)?;
+        self.lock().get(key).map(|(b, _)| b.clone()).ok_or_else(|| StorageError::NotFound(key.to_string()))
+    }
+
+    async fn reader(&self, key: &str, offset: u64) -> Result<BoxReader, StorageError> {
+        let b = self.get(key).await?;
+        let start = (offset as usize).min(b.len());
+        Ok(Box::pin(std::io::Cursor::new(b.slice(start..))))
+    }
+
+    async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
+        check_key(key)?;
+        self.lock().insert(key.to_string(), (data, SystemTime::now()));
+        Ok(())
+    }
+
+    async fn writer(&self, key: &str, offset: u64) -> Result<BoxWriter, StorageError> {
+        check_key(key)?;
+        let mut buf = self.lock().get(key).map(|(b, _)| b.to_vec()).unwrap_or_default();
+        buf.resize(offset as usize, 0);
+        self.lock().insert(key.to_string(), (Bytes::from(buf.clone()), SystemTime::now()));
+        Ok(Box::pin(MemWriter { store: self.clone(), key: key.to_string(), buf }))
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        check_key(from)?;
+        check_key(to)?;
+        let mut map = self.lock();
+        let v = map.remove(from).ok_or_else(|| StorageError::NotFound(from.to_string()))?;
+        map.insert(to.to_string(), v);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        check_key(key)?;
+        let mut map = self.lock();
+        let prefix = format!("{key}/");
+        let doomed: Vec<String> =
+            map.keys().filter(|k| k.as_str() == key || k.starts_with(&prefix)).cloned().collect();
+        if doomed.is_empty() {
+            return Err(StorageError::NotFound(key.to_string()));
+        }
+        for k in doomed {
+            map.remove(&k);
+        }
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        check_key(prefix)?;
+        let map = self.lock();
+        let p = format!("{prefix}/");
+        let mut out: Vec<String> = map
+            .range(p.clone()..)
+            .take_while(|(k, _)| k.starts_with(&p))
+            .filter_map(|(k, _)| k[p.len()..].split('/').next().map(str::to_string))
+            .collect();
+        out.dedup();
+        if out.is_empty() {
+            return Err(StorageError::NotFound(prefix.to_string()));
+        }
+        Ok(out)
+    }
+}
+
+/// The contract every [`Storage`] must keep, as a test any backend can run against a fresh,
+/// empty store (see the module docs for the terms).
+///
+/// # Panics
+///
+/// When the backend breaks the contract: it is a test.
+pub async fn conformance(s: &dyn Storage) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for bad in ["", "/a", "a//b", "a/../b", ".", "a/."] {
+        assert!(matches!(s.get(bad).await, Err(StorageError::InvalidKey(_))), "{bad:?}");
+    }
+    assert!(matches!(s.stat("x/y").await, Err(StorageError::NotFound(_))));
+    s.put("x/y", Bytes::from_static(b"hello")).await.unwrap();
+    assert_eq!(s.get("x/y").await.unwrap(), Bytes::from_static(b"hello"));
+    assert_eq!(s.stat("x/y").await.unwrap().size, 5);
+    assert!(!s.stat("x/y").await.unwrap().is_prefix);
+    assert!(s.stat("x").await.unwrap().is_prefix);
+    s.put("x/y", Bytes::from_static(b"hi")).await.unwrap();
+    assert_eq!(s.get("x/y").await.unwrap(), Bytes::from_static(b"hi"), "put replaces");
+
+    let mut w = s.writer("u/data", 0).await.unwrap();
+    w.write_all(b"abc").await.unwrap();
+    w.write_all(b"def").await.unwrap();
+    w.shutdown().await.unwrap();
+    drop(w);
+    assert_eq!(s.stat("u/data").await.unwrap().size, 6);
+    // A writer at offset 3 drops the tail first; one past the end pads with zeros.
+    let mut w = s.writer("u/data", 3).await.unwrap();
+    w.write_all(b"XY").await.unwrap();
+    w.shutdown().await.unwrap();
+    drop(w);
+    let mut r = s.reader("u/data", 1).await.unwrap();
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"bcXY");
+    let mut w = s.writer("u/pad", 2).await.unwrap();
+    w.shutdown().await.unwrap();
+    drop(w);
+    assert_eq!(s.get("u/pad").await.unwrap(), Bytes::from_static(b"\0\0"));
+
+    s.rename("u/data", "b/c/d").await.unwrap();
+    assert!(matches!(s.stat("u/data").await, Err(StorageError::NotFound(_))));
+    assert_eq!(s.get("b/c/d").await.unwrap(), Bytes::from_static(b"abcXY"));
+    s.put("b/c/e", Bytes::from_static(b"old")).await.unwrap();
+    s.rename("b/c/d", "b/c/e").await.unwrap();
+    assert_eq!(s.get("b/c/e").await.unwrap(), Bytes::from_static(b"abcXY"), "rename replaces");
+    assert!(matches!(s.rename("nope", "b/x").await, Err(StorageError::NotFound(_))));
+
+    s.put("l/b", Bytes::new()).await.unwrap();
+    s.put("l/a/deep", Bytes::new()).await.unwrap();
+    s.put("l/a/deeper/x", Bytes::new()).await.unwrap();
+    assert_eq!(s.list("l").await.unwrap(), vec!["a", "b"]);
+    assert_eq!(s.list("l/a").await.unwrap(), vec!["deep", "deeper"]);
+    assert!(matches!(s.list("l/none").await, Err(StorageError::NotFound(_))));
+    s.delete("l/a").await.unwrap();
+    assert_eq!(s.list("l").await.unwrap(), vec!["b"]);
+    s.delete("l/b").await.unwrap();
+    assert!(matches!(s.get("l/b").await, Err(StorageError::NotFound(_))));
+    assert!(matches!(s.delete("l/b").await, Err(StorageError::NotFound(_))));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
-    async fn fs_storage_contract() {
+    async fn fs_storage_keeps_the_contract() {
         let dir = tempfile::tempdir().unwrap();
-        let s = FsStorage::new(dir.path());
-        for bad in ["", "/a", "a//b", "a/../b", ".", "a/."] {
-            assert!(matches!(s.get(bad).await, Err(StorageError::InvalidKey(_))), "{bad:?}");
-        }
-        assert!(matches!(s.stat("x/y").await, Err(StorageError::NotFound(_))));
-        s.put("x/y", Bytes::from_static(b"hello")).await.unwrap();
-        assert_eq!(s.get("x/y").await.unwrap(), Bytes::from_static(b"hello"));
-        assert_eq!(s.stat("x/y").await.unwrap().size, 5);
-        assert!(s.stat("x").await.unwrap().is_prefix);
+        conformance(&FsStorage::new(dir.path())).await;
+    }
 
-        let mut w = s.writer("u/data", 0).await.unwrap();
-        w.write_all(b"abcdef").await.unwrap();
-        w.shutdown().await.unwrap();
-        drop(w);
-        // A writer at offset 3 drops the tail first.
-        let mut w = s.writer("u/data", 3).await.unwrap();
-        w.write_all(b"XY").await.unwrap();
-        w.shutdown().await.unwrap();
-        drop(w);
-        let mut r = s.reader("u/data", 1).await.unwrap();
-        let mut got = String::new();
-        r.read_to_string(&mut got).await.unwrap();
-        assert_eq!(got, "bcXY");
-
-        s.rename("u/data", "b/c/d").await.unwrap();
-        assert!(matches!(s.stat("u/data").await, Err(StorageError::NotFound(_))));
-        assert_eq!(s.get("b/c/d").await.unwrap(), Bytes::from_static(b"abcXY"));
-        assert_eq!(s.list("").await.err().map(|e| e.to_string()), Some("invalid storage key \"\"".into()));
-        s.put("l/b", Bytes::new()).await.unwrap();
-        s.put("l/a", Bytes::new()).await.unwrap();
-        assert_eq!(s.list("l").await.unwrap(), vec!["a", "b"]);
-        s.delete("l").await.unwrap();
-        assert!(matches!(s.list("l").await, Err(StorageError::NotFound(_))));
-        assert!(matches!(s.delete("l").await, Err(StorageError::NotFound(_))));
+    #[tokio::test]
+    async fn mem_storage_keeps_the_contract() {
+        conformance(&MemStorage::new()).await;
     }
 }
