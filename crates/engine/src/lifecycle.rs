@@ -238,7 +238,7 @@ impl Engine {
         let t_net = t0.elapsed();
         let res = self.start_process(c, network, t0).await;
         if res.is_err() {
-            self.teardown_sandbox(&rec.id, true).await;
+            self.teardown_sandbox(&rec.id).await;
         }
         tracing::debug!(id = %rec.id, network = ?t_net, "network sandbox ready");
         res
@@ -405,7 +405,7 @@ impl Engine {
     }
 
     async fn handle_exit(self: &Arc<Self>, c: Arc<Container>, code: Option<i64>) {
-        self.teardown_sandbox(&c.id, true).await;
+        self.teardown_sandbox(&c.id).await;
         let es = containers::read_exit_file(&self.cdir(&c.id).join("exit.json"));
         let code = code.or(es.as_ref().map(|e| e.exit_code as i64)).unwrap_or(137);
         let finished = es.as_ref().map(|e| e.finished_at.clone()).unwrap_or_else(containers::now_rfc3339);
@@ -642,7 +642,7 @@ impl Engine {
             }
         }
         c.update(|r| r.state.status = "removing".into());
-        self.teardown_sandbox(&c.id, true).await;
+        self.teardown_sandbox(&c.id).await;
         let cdir = self.cdir(&c.id);
         self.store.write(|tx| tx.delete(containers::TABLE, &c.id).map(|_| ())).map_err(kinded)?;
         let _ = std::fs::remove_dir_all(&cdir);

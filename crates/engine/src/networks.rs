@@ -472,7 +472,7 @@ impl Engine {
                 .collect()
         };
         for id in stale {
-            self.teardown_sandbox(&id, false).await;
+            self.teardown_sandbox(&id).await;
         }
         let live: Vec<Sandbox> = st.sandboxes.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         for sb in live {

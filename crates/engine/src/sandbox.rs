@@ -247,7 +247,7 @@ impl Engine {
         let mode = hc.network_mode.clone().unwrap_or_default();
         let st = self.net.st.clone();
         if self.net.st.sandboxes.read().unwrap_or_else(|p| p.into_inner()).contains_key(&rec.id) {
-            self.teardown_sandbox(&rec.id, true).await;
+            self.teardown_sandbox(&rec.id).await;
         }
         let host_gw = st.resolve("bridge").ok().and_then(|b| b.gateway_v4());
         let mut extra = Vec::new();
@@ -332,7 +332,7 @@ impl Engine {
         st.sandboxes.write().unwrap_or_else(|p| p.into_inner()).insert(rec.id.clone(), sb);
         if has_ports {
             if let Err(e) = st.apply_firewall().await {
-                self.teardown_sandbox(&rec.id, true).await;
+                self.teardown_sandbox(&rec.id).await;
                 return Err(e);
             }
         }
@@ -457,7 +457,7 @@ impl Engine {
 
     /// After the container's process exited (or when it is removed): give back everything
     /// its sandbox holds.
-    pub(crate) async fn teardown_sandbox(&self, id: &str, _quiet: bool) {
+    pub(crate) async fn teardown_sandbox(&self, id: &str) {
         let st = self.net.st.clone();
         let Some(sb) = st.sandboxes.write().unwrap_or_else(|p| p.into_inner()).remove(id) else { return };
         st.reservations.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
