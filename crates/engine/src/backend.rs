@@ -451,6 +451,72 @@ impl ImageBackend for Arc<Engine> {
         let users = self.image_users();
         self.images.prune(filters, &|id| Engine::image_in_use(&users, id))
     }
+    async fn image_pull(&self, req: PullRequest, progress: ProgressSender) -> Result<()> {
+        let res = self.pull_image(req, progress).await?;
+        // As dockerd: the actor is the reference pulled.
+        let name = res.reference.familiar_string();
+        self.emit_image("pull", &name, &name);
+        Ok(())
+    }
+    async fn image_push(&self, req: PushRequest, progress: ProgressSender) -> Result<()> {
+        let res = self.push_image(req, progress).await?;
+        for t in &res.tags {
+            let name = format!("{}:{}", res.repository.familiar_name(), t.tag);
+            self.emit_image("push", &name, &name);
+        }
+        Ok(())
+    }
+    async fn image_save(&self, names: Vec<String>) -> Result<ByteStream> {
+        let (ids, stream) = self.save_images(names).await?;
+        for id in ids {
+            self.emit_image("save", &id, &id);
+        }
+        Ok(stream)
+    }
+    async fn image_load(&self, body: ByteStream, _quiet: bool) -> Result<Vec<String>> {
+        let loaded = self.load_images(body).await?;
+        for l in &loaded {
+            let id = match l {
+                berth_image::archive::Loaded::Tag(t) => self.images.id_of(t),
+                berth_image::archive::Loaded::Id(id) => Some(id.clone()),
+                berth_image::archive::Loaded::Renamed { .. } => None,
+            };
+            if let Some(id) = id {
+                self.emit_image("load", &id, &id);
+            }
+        }
+        Ok(loaded.iter().map(|l| l.to_string()).collect())
+    }
+    async fn commit(&self, req: CommitRequest) -> Result<String> {
+        let done = self.commit_container(req).await?;
+        if let Some(t) = &done.tag {
+            self.emit_image("tag", &done.id, t);
+        }
+        Ok(done.id)
+    }
+    async fn container_export(&self, id: &str) -> Result<ByteStream> {
+        let c = self.get(id)?;
+        let rec = c.record();
+        if rec.state.status == "dead" {
+            return Err(Error::conflict(format!("You cannot export container {} which is Dead", rec.id)));
+        }
+        if rec.state.status == "removing" {
+            return Err(Error::conflict(format!("You cannot export container {} which is being removed", rec.id)));
+        }
+        let mut layers = vec![containers::container_dir(&self.cfg.data_root, &rec.id).join("upper")];
+        layers.extend(self.images.lower_dirs(&rec.image_id)?);
+        let e = self.clone();
+        crate::transfer::writer_stream(move |w| {
+            crate::export::write_merged_tar(&layers, w)
+                .map_err(|err| Error::internal(format!("Error exporting container {}: {err}", rec.id)))?;
+            e.emit_container("export", &rec, &[]);
+            Ok(())
+        })
+        .await
+    }
+    async fn registry_login(&self, req: LoginRequest) -> Result<Option<String>> {
+        Engine::registry_login(self, req).await
+    }
 }
 
 #[async_trait]

@@ -2,7 +2,9 @@
 //! (moby's graphdriver image service), for the [`crate::service::ImageBackend`] methods.
 //!
 //! Everything here is synchronous except [`Images::import`], which bridges the request body
-//! stream to the store's blocking reader. Removal and prune ask the caller which container
+//! stream to the store's blocking reader ([`ChannelReader`], [`feed_body`]). Pull, push, save,
+//! load and login live in `transfer.rs`, commit in `commit.rs`; they reach the store through
+//! [`Images::store`]. Removal and prune ask the caller which container
 //! uses an image (`in_use`, image id -> a container, preferably a running one, as an id
 //! `String` or a [`berth_image::ImageUser`] that tells whether it runs).
 
@@ -58,6 +60,11 @@ impl Images {
     pub(crate) fn open(root: &Path, store: berth_metadata::Store) -> Result<Images> {
         let s = ImageStore::open(store, root).map_err(kinded)?;
         Ok(Images { store: Arc::new(s) })
+    }
+
+    /// The store itself, for the registry client and the archive functions.
+    pub(crate) fn store(&self) -> &Arc<ImageStore> {
+        &self.store
     }
 
     /// Number of images (`Images` of `GET /info`).
@@ -216,15 +223,7 @@ impl Images {
             };
             store.import(reader, &opts)
         });
-        let mut body = req.body;
-        while let Some(chunk) = body.next().await {
-            let failed = chunk.is_err();
-            // A send error means the import stopped reading (it failed): its error says why.
-            if tx.send(chunk).await.is_err() || failed {
-                break;
-            }
-        }
-        drop(tx);
+        feed_body(req.body, tx).await;
         let img = task
             .await
             .map_err(|e| Error::internal(format!("import: {e}")))?
@@ -233,10 +232,25 @@ impl Images {
     }
 }
 
+/// Send a request body to a [`ChannelReader`] until it ends, fails, or the reader stops
+/// (a send error means the reader gave up: its own error says why). Dropping the sender at
+/// the end is the reader's end of file.
+pub(crate) async fn feed_body(
+    mut body: futures_util::stream::BoxStream<'static, io::Result<Bytes>>,
+    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+) {
+    while let Some(chunk) = body.next().await {
+        let failed = chunk.is_err();
+        if tx.send(chunk).await.is_err() || failed {
+            break;
+        }
+    }
+}
+
 /// The body of a request as a blocking reader; the end of the stream is the end of file.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
-    current: Bytes,
+pub(crate) struct ChannelReader {
+    pub(crate) rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    pub(crate) current: Bytes,
 }
 
 impl Read for ChannelReader {

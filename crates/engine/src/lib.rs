@@ -8,9 +8,11 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod commit;
 mod containers;
 mod events;
 mod exec;
+mod export;
 mod health;
 mod images;
 mod lifecycle;
@@ -22,6 +24,7 @@ pub mod service;
 mod specgen;
 mod system;
 mod top;
+mod transfer;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -53,6 +56,13 @@ pub struct Config {
     pub version: String,
     /// Networking: the default bridge, address pools, firewall switch.
     pub network: NetworkConfig,
+    /// Registries reached over plain HTTP or unverified TLS: `host[:port]` or CIDR
+    /// (`--insecure-registry`, `insecure-registries`).
+    pub insecure_registries: Vec<String>,
+    /// Layers downloaded at once per pull (`--max-concurrent-downloads`, default 3).
+    pub max_concurrent_downloads: usize,
+    /// Layers uploaded at once per push (`--max-concurrent-uploads`, default 5).
+    pub max_concurrent_uploads: usize,
 }
 
 /// How berthd sets up networks (`--bip`, `--bridge`, `--iptables`, `default-address-pools`).
@@ -85,6 +95,8 @@ pub struct Engine {
     cfg: Config,
     store: berth_metadata::Store,
     images: images::Images,
+    /// The registry client (pull, push, login).
+    registry: berth_distribution::Client,
     events: Events,
     containers: RwLock<HashMap<String, Arc<Container>>>,
     names: Mutex<HashMap<String, String>>,
@@ -121,6 +133,12 @@ impl Engine {
         let store = berth_metadata::Store::open(&cfg.data_root.join("metadata.db"))
             .map_err(|e| Error::from_kind(&e))?;
         let images = images::Images::open(&cfg.data_root.join("image"), store.clone())?;
+        let registry = berth_distribution::Client::new(berth_distribution::Options {
+            insecure_registries: cfg.insecure_registries.clone(),
+            max_concurrent_downloads: cfg.max_concurrent_downloads,
+            max_concurrent_uploads: cfg.max_concurrent_uploads,
+        })
+        .map_err(|e| Error::from_kind(&e))?;
         let cgroups = berth_cgroups::probe().ok();
         let cgroup_parent = format!("berth-{}", short_hash(&cfg.data_root.display().to_string()));
         let host = system::HostFacts::probe();
@@ -129,6 +147,7 @@ impl Engine {
             cfg,
             store,
             images,
+            registry,
             events: Events::new(),
             containers: RwLock::new(HashMap::new()),
             names: Mutex::new(HashMap::new()),

@@ -139,6 +139,82 @@ pub struct ImportRequest {
     pub changes: Vec<String>,
 }
 
+/// Progress of a pull or push: Docker's JSON messages, in order, as they happen. The server
+/// streams them as they come; a send error means the client went away (the work goes on).
+pub type ProgressSender = mpsc::Sender<berth_api::JsonMessage>;
+
+/// A byte stream the engine produces (`docker save`, `docker export`). An `Err` item ends it:
+/// the server then breaks the connection, so the client sees a truncated transfer.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Parameters of `POST /images/create?fromImage=` (pull).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullRequest {
+    /// `fromImage`: a reference, maybe with a tag or digest (`busybox`, `localhost:5000/a:1`).
+    pub image: String,
+    /// `tag`: a tag or a digest (`sha256:...`); wins over one in `image`.
+    pub tag: Option<String>,
+    /// `platform`: `os/arch[/variant]`; None for the host's.
+    pub platform: Option<String>,
+    /// The `X-Registry-Auth` header as sent (base64url JSON); undecodable means anonymous.
+    pub registry_auth: Option<String>,
+}
+
+/// Parameters of `POST /images/{name}/push`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushRequest {
+    /// The repository (`localhost:5000/app`), as in the path.
+    pub name: String,
+    /// `tag`; None pushes every local tag of the repository (`--all-tags`).
+    pub tag: Option<String>,
+    /// The `X-Registry-Auth` header as sent.
+    pub registry_auth: Option<String>,
+}
+
+/// Parameters of `POST /commit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommitRequest {
+    /// `container`: a name, id or unique id prefix.
+    pub container: String,
+    /// `repo` (may carry a tag); None makes an untagged image.
+    pub repo: Option<String>,
+    /// `tag`.
+    pub tag: Option<String>,
+    /// `comment`: the history entry's comment.
+    pub comment: Option<String>,
+    /// `author`.
+    pub author: Option<String>,
+    /// Freeze the container while its changes are read (`pause`, default true).
+    pub pause: bool,
+    /// `changes`: Dockerfile instructions applied to the new image's config.
+    pub changes: Vec<String>,
+    /// The request body: a container config whose set fields override the container's.
+    pub config: Option<m::ContainerConfig>,
+}
+
+/// Credentials of `POST /auth` (Docker's `AuthConfig`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct LoginRequest {
+    /// `serveraddress`: `localhost:5000`, `https://index.docker.io/v1/`, empty for Docker Hub.
+    pub server_address: String,
+    /// `username`.
+    pub username: String,
+    /// `password`.
+    pub password: String,
+    /// `identitytoken`: a refresh token from an earlier login, used instead of the password.
+    pub identity_token: Option<String>,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        f.debug_struct("LoginRequest")
+            .field("server_address", &self.server_address)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// System-wide information and events.
 #[async_trait]
 pub trait SystemBackend: Send + Sync {
@@ -234,6 +310,28 @@ pub trait ImageBackend: Send + Sync {
     async fn image_import(&self, req: ImportRequest) -> Result<String>;
     /// `POST /images/prune`.
     async fn image_prune(&self, filters: Filters) -> Result<m::ImagePruneResponse>;
+    /// `POST /images/create?fromImage=`: pull from a registry, sending progress to `progress`
+    /// (nothing is sent before the registry named the manifest, so an early failure has sent
+    /// nothing and can be answered with a status). Ends with the `Digest:` and `Status:` lines.
+    async fn image_pull(&self, req: PullRequest, progress: ProgressSender) -> Result<()>;
+    /// `POST /images/{name}/push`: push to a registry, with progress as for a pull and an
+    /// `aux` message (`{"Tag","Digest","Size"}`) per tag pushed. `NotFound` (Docker's `An image
+    /// does not exist locally with the tag: x`) before any progress when nothing matches.
+    async fn image_push(&self, req: PushRequest, progress: ProgressSender) -> Result<()>;
+    /// `GET /images/{name}/get`, `GET /images/get?names=`: the `docker save` tar of the named
+    /// images. Unknown names fail (`NotFound`) before the stream is returned.
+    async fn image_save(&self, names: Vec<String>) -> Result<ByteStream>;
+    /// `POST /images/load`: load a `docker save` archive (plain or compressed tar); returns
+    /// the lines Docker prints (`Loaded image: busybox:latest`), without newlines.
+    async fn image_load(&self, body: ByteStream, quiet: bool) -> Result<Vec<String>>;
+    /// `POST /commit`: a new image from a container's changes; returns its id (`sha256:...`).
+    async fn commit(&self, req: CommitRequest) -> Result<String>;
+    /// `GET /containers/{id}/export`: a tar of the container's whole filesystem (image layers
+    /// and its changes), running or not.
+    async fn container_export(&self, id: &str) -> Result<ByteStream>;
+    /// `POST /auth`: check credentials against a registry; returns the identity token it
+    /// handed out, if any. Refused credentials are `PermissionDenied`.
+    async fn registry_login(&self, req: LoginRequest) -> Result<Option<String>>;
 }
 
 /// Networks and the containers' endpoints on them.

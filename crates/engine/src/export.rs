@@ -1,0 +1,423 @@
+//! `docker export`: a tar of a container's whole filesystem.
+//!
+//! The merged root filesystem is only mounted inside the container's own mount namespace
+//! (and not at all when it is stopped), so the merge is done here, in user space, the way
+//! overlayfs does it: the directories are walked together, top layer first (the container's
+//! upper directory, then the image's layers top-down). For every name the topmost layer that
+//! has it decides: a whiteout (a 0:0 character device) deletes it; a non-directory is the
+//! entry; a directory is merged with the same directory of the layers below, down to the
+//! first layer where it is opaque (`trusted.overlay.opaque=y`) or is not a directory.
+//!
+//! This needs no mount, no namespace and no privilege beyond reading the layers, works the
+//! same for running and stopped containers, and gives a deterministic archive: entries in
+//! byte order of their names, no root entry (as dockerd's), numeric owners, whole-second
+//! mtimes, hard links (within a layer) as links to the first path written, xattrs as PAX
+//! `SCHILY.xattr.*` records (overlay's own `trusted.overlay.*` left out). Sockets are skipped.
+//! A file that changes while a running container is exported is cut or zero-padded to the
+//! size its header announced; one that disappears is left out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{CString, OsStr};
+use std::fs::{self, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use tar::{EntryType, Header};
+
+const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
+const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
+
+/// Write the tar of the union of `layers` (top first) to `out`.
+pub(crate) fn write_merged_tar(layers: &[PathBuf], out: impl Write) -> io::Result<()> {
+    let mut w = Merger { b: tar::Builder::new(out), links: HashMap::new() };
+    let roots: Vec<PathBuf> = layers.iter().filter(|l| l.is_dir()).cloned().collect();
+    w.walk(Path::new(""), &roots)?;
+    w.b.into_inner()?.flush()
+}
+
+/// What the topmost layer having a name says about it.
+enum Found {
+    /// Deleted.
+    Whiteout,
+    /// A file, link, device or fifo: this one.
+    Other(PathBuf, Metadata),
+    /// A directory: its metadata comes from the topmost, its content from `sources`, which
+    /// stop growing once `closed` (opaque, or a lower layer has a non-directory there).
+    Dir { md: Metadata, sources: Vec<PathBuf>, closed: bool },
+}
+
+struct Merger<W: Write> {
+    b: tar::Builder<W>,
+    /// (dev, ino) of files with several links -> the first path written.
+    links: HashMap<(u64, u64), PathBuf>,
+}
+
+fn ctx(what: &str, p: &Path) -> impl FnOnce(io::Error) -> io::Error {
+    let msg = format!("{what} {}", p.display());
+    move |e| io::Error::new(e.kind(), format!("{msg}: {e}"))
+}
+
+fn is_whiteout(md: &Metadata) -> bool {
+    md.file_type().is_char_device() && md.rdev() == 0
+}
+
+impl<W: Write> Merger<W> {
+    /// Write the entries of directory `rel`, whose content lives in `sources` (top first).
+    fn walk(&mut self, rel: &Path, sources: &[PathBuf]) -> io::Result<()> {
+        let mut found: BTreeMap<Vec<u8>, Found> = BTreeMap::new();
+        for src in sources {
+            let rd = match fs::read_dir(src) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(ctx("read", src)(e)),
+            };
+            for e in rd {
+                let e = e.map_err(ctx("read", src))?;
+                let name = e.file_name();
+                let p = src.join(&name);
+                let md = match fs::symlink_metadata(&p) {
+                    Ok(md) => md,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(ctx("stat", &p)(e)),
+                };
+                match found.get_mut(name.as_bytes()) {
+                    Some(Found::Dir { sources, closed, .. }) if !*closed => {
+                        if md.is_dir() {
+                            *closed = is_opaque(&p)?;
+                            sources.push(p);
+                        } else {
+                            *closed = true;
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        let f = if is_whiteout(&md) {
+                            Found::Whiteout
+                        } else if md.is_dir() {
+                            Found::Dir { closed: is_opaque(&p)?, md, sources: vec![p] }
+                        } else {
+                            Found::Other(p, md)
+                        };
+                        found.insert(name.as_bytes().to_vec(), f);
+                    }
+                }
+            }
+        }
+        for (name, f) in found {
+            let r = rel.join(OsStr::from_bytes(&name));
+            match f {
+                Found::Whiteout => {}
+                Found::Other(p, md) => self.entry(&r, &p, &md)?,
+                Found::Dir { md, sources, .. } => {
+                    self.entry(&r, &sources[0], &md)?;
+                    self.walk(&r, &sources)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, rel: &Path, abs: &Path, md: &Metadata) -> io::Result<()> {
+        let ft = md.file_type();
+        if ft.is_socket() {
+            return Ok(());
+        }
+        let records: Vec<(String, Vec<u8>)> = list_xattrs(abs)?
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(OVERLAY_XATTR_PREFIX))
+            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v))
+            .collect();
+        let mode = md.mode() & 0o7777;
+        let werr = ctx("write tar entry", rel);
+        if ft.is_file() {
+            if md.nlink() > 1 {
+                if let Some(first) = self.links.get(&(md.dev(), md.ino())).cloned() {
+                    self.pax(&records)?;
+                    let mut h = header(md, EntryType::Link, mode);
+                    return self.b.append_link(&mut h, rel, &first).map_err(werr);
+                }
+            }
+            let f = match fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(abs) {
+                Ok(f) => f,
+                // Removed by a running container meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(ctx("open", abs)(e)),
+            };
+            if md.nlink() > 1 {
+                self.links.insert((md.dev(), md.ino()), rel.to_path_buf());
+            }
+            self.pax(&records)?;
+            let mut h = header(md, EntryType::Regular, mode);
+            h.set_size(md.len());
+            // Exactly the announced size, even if the file changes under us.
+            let data = f.take(md.len()).chain(io::repeat(0)).take(md.len());
+            self.b.append_data(&mut h, rel, data).map_err(werr)
+        } else if ft.is_dir() {
+            self.pax(&records)?;
+            let mut h = header(md, EntryType::Directory, mode);
+            self.b.append_data(&mut h, rel, io::empty()).map_err(werr)
+        } else if ft.is_symlink() {
+            let target = match fs::read_link(abs) {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(ctx("readlink", abs)(e)),
+            };
+            self.pax(&records)?;
+            let mut h = header(md, EntryType::Symlink, mode);
+            self.b.append_link(&mut h, rel, &target).map_err(werr)
+        } else {
+            let kind = if ft.is_char_device() {
+                EntryType::Char
+            } else if ft.is_block_device() {
+                EntryType::Block
+            } else {
+                EntryType::Fifo
+            };
+            self.pax(&records)?;
+            let mut h = header(md, kind, mode);
+            if kind != EntryType::Fifo {
+                let dev = md.rdev() as libc::dev_t;
+                h.set_device_major(libc::major(dev))?;
+                h.set_device_minor(libc::minor(dev))?;
+            }
+            self.b.append_data(&mut h, rel, io::empty()).map_err(werr)
+        }
+    }
+
+    /// A PAX extended header for the next entry.
+    fn pax(&mut self, records: &[(String, Vec<u8>)]) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut data = Vec::new();
+        for (k, v) in records {
+            data.extend_from_slice(&pax_record(k, v));
+        }
+        let mut h = Header::new_ustar();
+        h.set_entry_type(EntryType::XHeader);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_mtime(0);
+        self.b.append_data(&mut h, "PaxHeaders.0/entry", &data[..])
+    }
+}
+
+/// A header with the metadata of `md` (whole-second mtime, numeric owner).
+fn header(md: &Metadata, kind: EntryType, mode: u32) -> Header {
+    let mut h = Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(md.uid() as u64);
+    h.set_gid(md.gid() as u64);
+    h.set_mtime(md.mtime().max(0) as u64);
+    h.set_size(0);
+    h
+}
+
+/// One PAX record, `<len> <key>=<value>\n`, where the length counts itself.
+fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let rest = key.len() + value.len() + 3;
+    let mut len = rest + 1;
+    while rest + len.to_string().len() != len {
+        len = rest + len.to_string().len();
+    }
+    let mut out = format!("{len} {key}=").into_bytes();
+    out.extend_from_slice(value);
+    out.push(b'\n');
+    out
+}
+
+fn cpath(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path with a NUL byte"))
+}
+
+/// `lgetxattr` into a growing buffer; None when the attribute is absent.
+fn get_xattr(c: &CString, name: &CString) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: valid NUL-terminated strings; the buffer is valid for its length.
+        let r = unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if r >= 0 {
+            buf.truncate(r as usize);
+            return Ok(Some(buf));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ERANGE) => buf.resize(buf.len() * 4, 0),
+            Some(libc::ENODATA) | Some(libc::ENOTSUP) | Some(libc::ENOENT) => return Ok(None),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Whether overlayfs reads directory `p` of a layer as opaque.
+fn is_opaque(p: &Path) -> io::Result<bool> {
+    let name = CString::new(OPAQUE_XATTR).map_err(io::Error::other)?;
+    Ok(get_xattr(&cpath(p)?, &name).map_err(ctx("read xattr of", p))?.as_deref() == Some(b"y"))
+}
+
+/// The xattrs of `p` (not following a final symlink), sorted by name.
+fn list_xattrs(p: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let c = cpath(p)?;
+    let mut names = vec![0u8; 1024];
+    let len = loop {
+        // SAFETY: valid NUL-terminated path; the buffer is valid for its length.
+        let r = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+        if r >= 0 {
+            break r as usize;
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
+            Some(libc::ENOTSUP) | Some(libc::ENOENT) => return Ok(Vec::new()),
+            _ => return Err(ctx("list xattrs of", p)(e)),
+        }
+    };
+    names.truncate(len);
+    let mut out = Vec::new();
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let Ok(key) = std::str::from_utf8(name) else { continue };
+        let cname = CString::new(name).map_err(io::Error::other)?;
+        if let Some(v) = get_xattr(&c, &cname).map_err(ctx("read xattr of", p))? {
+            out.push((key.to_string(), v));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    fn write(p: &Path, data: &str) {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, data).unwrap();
+    }
+
+    fn whiteout(p: &Path) {
+        let c = cpath(p).unwrap();
+        // SAFETY: valid path.
+        assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) }, 0, "mknod {}", p.display());
+    }
+
+    fn opaque(p: &Path) {
+        let (c, n) = (cpath(p).unwrap(), CString::new(OPAQUE_XATTR).unwrap());
+        // SAFETY: valid strings and a one-byte value.
+        let r = unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+        assert_eq!(r, 0, "setxattr {}: {}", p.display(), io::Error::last_os_error());
+    }
+
+    /// (path, kind, content or link target) of every entry, in order.
+    fn entries(tar: &[u8]) -> Vec<(String, char, String)> {
+        let mut a = tar::Archive::new(tar);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let path = e.path().unwrap().display().to_string();
+                let kind = match e.header().entry_type() {
+                    EntryType::Directory => 'd',
+                    EntryType::Symlink => 'l',
+                    EntryType::Link => 'h',
+                    EntryType::Regular => 'f',
+                    EntryType::Char => 'c',
+                    _ => '?',
+                };
+                let extra = match kind {
+                    'l' | 'h' => e.link_name().unwrap().unwrap().display().to_string(),
+                    _ => {
+                        let mut s = String::new();
+                        e.read_to_string(&mut s).unwrap();
+                        s
+                    }
+                };
+                (path, kind, extra)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn layers_merge_as_overlayfs_shows_them() {
+        if !is_root() {
+            eprintln!("SKIP layers_merge_as_overlayfs_shows_them: whiteouts and trusted xattrs need root");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (upper, top, bottom) = (tmp.path().join("upper"), tmp.path().join("l2"), tmp.path().join("l1"));
+        // The image's bottom layer.
+        write(&bottom.join("bin/sh"), "shell");
+        write(&bottom.join("etc/passwd"), "root");
+        write(&bottom.join("etc/group"), "root");
+        write(&bottom.join("opt/old/a"), "a");
+        write(&bottom.join("var/x"), "x");
+        write(&bottom.join("data"), "a file below");
+        fs::hard_link(bottom.join("bin/sh"), bottom.join("bin/ash")).unwrap();
+        std::os::unix::fs::symlink("sh", bottom.join("bin/link")).unwrap();
+        // The top layer: replaces opt/ as a whole, deletes var/x, a dir over a file.
+        write(&top.join("opt/new/b"), "b");
+        opaque(&top.join("opt"));
+        fs::create_dir_all(&top.join("var")).unwrap();
+        whiteout(&top.join("var/x"));
+        write(&top.join("data/inside"), "now a dir");
+        // The container: changes a file, deletes one, adds one.
+        write(&upper.join("etc/passwd"), "root\nme");
+        whiteout(&upper.join("etc/group"));
+        write(&upper.join("new"), "hello");
+        fs::set_permissions(upper.join("new"), fs::Permissions::from_mode(0o600)).unwrap();
+
+        let mut out = Vec::new();
+        write_merged_tar(&[upper.clone(), top, bottom, tmp.path().join("missing")], &mut out).unwrap();
+        let got = entries(&out);
+        let s = |p: &str, k: char, x: &str| (p.to_string(), k, x.to_string());
+        assert_eq!(
+            got,
+            vec![
+                s("bin", 'd', ""),
+                s("bin/ash", 'f', "shell"),
+                s("bin/link", 'l', "sh"),
+                s("bin/sh", 'h', "bin/ash"),
+                s("data", 'd', ""),
+                s("data/inside", 'f', "now a dir"),
+                s("etc", 'd', ""),
+                s("etc/passwd", 'f', "root\nme"),
+                s("new", 'f', "hello"),
+                s("opt", 'd', ""),
+                s("opt/new", 'd', ""),
+                s("opt/new/b", 'f', "b"),
+                s("var", 'd', ""),
+            ]
+        );
+        let mut a = tar::Archive::new(&out[..]);
+        let new = a.entries().unwrap().map(|e| e.unwrap()).find(|e| e.path().unwrap() == Path::new("new")).unwrap();
+        assert_eq!(new.header().mode().unwrap(), 0o600);
+        // Overlay's own xattrs are not exported.
+        assert!(!String::from_utf8_lossy(&out).contains("trusted.overlay"));
+    }
+
+    #[test]
+    fn an_empty_set_of_layers_is_an_empty_archive() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        write_merged_tar(&[tmp.path().to_path_buf()], &mut out).unwrap();
+        assert_eq!(out, vec![0u8; 1024]);
+    }
+
+    #[test]
+    fn pax_records_count_their_own_length() {
+        for (k, v, want) in [("a", "b", "6 a=b\n"), ("SCHILY.xattr.user.x", "12345", "29 SCHILY.xattr.user.x=12345\n")] {
+            assert_eq!(String::from_utf8(pax_record(k, v.as_bytes())).unwrap(), want);
+        }
+        let long = "v".repeat(95);
+        let r = pax_record("k", long.as_bytes());
+        assert_eq!(r.len().to_string(), String::from_utf8_lossy(&r).split(' ').next().unwrap());
+    }
+}
