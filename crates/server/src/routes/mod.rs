@@ -7,6 +7,8 @@ use berth_engine::service::Backend;
 
 use crate::error::ApiError;
 
+pub(crate) mod auth;
+pub(crate) mod commit;
 pub(crate) mod containers;
 pub(crate) mod exec;
 pub(crate) mod images;
@@ -25,6 +27,8 @@ pub(crate) fn api(backend: Shared) -> Router {
         .merge(exec::routes())
         .merge(images::routes())
         .merge(networks::routes())
+        .merge(commit::routes())
+        .merge(auth::routes())
         .route_layer(axum::middleware::from_fn(crate::version::check_version))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)

@@ -155,9 +155,38 @@ async fn docker_cli_speaks_to_the_router() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("No such container: nope"), "{}", out.stderr);
 
-    let out = cli.run(&["pull", "busybox"], None).await;
+    // Images in and out: progress streams, errors before and after the first message.
+    let out = cli.ok(&["pull", "busybox"]).await;
+    assert!(out.contains("Status: Downloaded newer image for busybox:latest"), "{out}");
+    let out = cli.run(&["pull", "nope"], None).await;
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("pulling images is not supported yet"), "{}", out.stderr);
+    assert!(out.stderr.contains("Error response from daemon: manifest for nope:latest not found"), "{}", out.stderr);
+    let out = cli.run(&["pull", "broken"], None).await;
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("unexpected EOF"), "{}", out.stderr);
+    cli.ok(&["push", "localhost:5000/foo/bar:tag"]).await;
+    let out = cli.run(&["push", "localhost:5000/nope"], None).await;
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("An image does not exist locally with the tag: localhost:5000/nope"), "{}", out.stderr);
+    let saved = dir.path().join("saved.tar");
+    cli.ok(&["save", "-o", saved.to_str().unwrap(), "localhost:5000/foo/bar:tag"]).await;
+    assert_eq!(std::fs::read(&saved).unwrap(), b"tar of localhost:5000/foo/bar:tag");
+    let out = cli.ok(&["load", "-i", saved.to_str().unwrap()]).await;
+    assert!(out.starts_with("Loaded image: loaded:latest\nLoaded image ID: sha256:"), "{out}");
+    let out = cli.ok(&["commit", "-m", "msg", "-a", "me", "-c", "CMD [\"sh\"]", "c1", "app:v1"]).await;
+    assert_eq!(out.trim(), format!("sha256:{}", "c".repeat(64)));
+    let c = fake.rec.lock().unwrap().committed.take().unwrap();
+    assert_eq!((c.repo.as_deref(), c.tag.as_deref(), c.comment.as_deref()), (Some("docker.io/library/app"), Some("v1"), Some("msg")));
+    assert!(c.pause && c.config.is_none(), "{c:?}");
+    let exported = dir.path().join("exported.tar");
+    cli.ok(&["export", "-o", exported.to_str().unwrap(), "c1"]).await;
+    assert_eq!(std::fs::read(&exported).unwrap(), b"rootfs of id1");
+    let out = cli.run(&["login", "-u", "u", "--password-stdin", "localhost:5000"], Some(b"p\n")).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Login Succeeded"), "{}", out.stdout);
+    let out = cli.run(&["login", "-u", "u", "--password-stdin", "localhost:5000"], Some(b"wrong\n")).await;
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("401 Unauthorized"), "{}", out.stderr);
 
     // Networks.
     assert_eq!(

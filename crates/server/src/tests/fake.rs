@@ -41,6 +41,14 @@ pub(crate) struct Recorded {
     pub(crate) removed_image: Option<(String, bool, bool)>,
     pub(crate) tagged: Option<(String, String, Option<String>)>,
     pub(crate) imported: Option<Imported>,
+    pub(crate) pulled: Option<PullRequest>,
+    pub(crate) pushed: Option<PushRequest>,
+    pub(crate) saved: Option<Vec<String>>,
+    /// Body and `quiet` of a load.
+    pub(crate) loaded: Option<(Vec<u8>, bool)>,
+    pub(crate) committed: Option<CommitRequest>,
+    pub(crate) exported: Option<String>,
+    pub(crate) login: Option<LoginRequest>,
     pub(crate) exec_start: Option<(String, bool, Option<bool>)>,
     pub(crate) exec_resized: Option<(u16, u16)>,
     pub(crate) exec_stdin: bool,
@@ -502,6 +510,105 @@ impl ImageBackend for Fake {
     async fn image_prune(&self, filters: Filters) -> Result<m::ImagePruneResponse> {
         self.with(|r| r.filters = Some(filters));
         Ok(Default::default())
+    }
+    /// `nope...` is unknown to the registry (an error before any progress); `broken...` fails
+    /// after the first message; anything else pulls one layer and becomes `<image>:<tag>`.
+    async fn image_pull(&self, req: PullRequest, progress: ProgressSender) -> Result<()> {
+        self.with(|r| r.pulled = Some(req.clone()));
+        let tag = req.tag.clone().unwrap_or_else(|| "latest".into());
+        // The CLI sends the normalised name (`docker.io/library/busybox`).
+        let image = req.image.trim_start_matches("docker.io/library/").to_string();
+        if image.starts_with("nope") {
+            return Err(Error::not_found(format!(
+                "manifest for {image}:{tag} not found: manifest unknown: manifest unknown"
+            )));
+        }
+        let send = |m: berth_api::JsonMessage| {
+            let p = progress.clone();
+            async move {
+                let _ = p.send(m).await;
+            }
+        };
+        send(berth_api::JsonMessage::update(tag.clone(), format!("Pulling from library/{image}"))).await;
+        if image.starts_with("broken") {
+            return Err(Error::new(berth_errdefs::Kind::Unavailable, "unexpected EOF"));
+        }
+        send(berth_api::JsonMessage::update("abc123", "Pulling fs layer")).await;
+        send(berth_api::JsonMessage::update("abc123", "Pull complete")).await;
+        send(berth_api::JsonMessage::status(format!("Digest: sha256:{}", "d".repeat(64)))).await;
+        let name = format!("{image}:{tag}");
+        send(berth_api::JsonMessage::status(format!("Status: Downloaded newer image for {name}"))).await;
+        self.with(|r| r.images.push(name));
+        Ok(())
+    }
+    async fn image_push(&self, req: PushRequest, progress: ProgressSender) -> Result<()> {
+        self.with(|r| r.pushed = Some(req.clone()));
+        let name = match &req.tag {
+            Some(t) => format!("{}:{t}", req.name),
+            None => req.name.clone(),
+        };
+        if !self.with(|r| r.images.iter().any(|i| *i == name)) {
+            return Err(Error::not_found(format!("An image does not exist locally with the tag: {name}")));
+        }
+        let msgs = [
+            berth_api::JsonMessage::status(format!("The push refers to repository [{}]", req.name)),
+            berth_api::JsonMessage::update("abc123", "Pushed"),
+            berth_api::JsonMessage {
+                aux: Some(serde_json::json!({"Tag": req.tag, "Digest": "sha256:0", "Size": 1})),
+                ..Default::default()
+            },
+        ];
+        for m in msgs {
+            let _ = progress.send(m).await;
+        }
+        Ok(())
+    }
+    async fn image_save(&self, names: Vec<String>) -> Result<ByteStream> {
+        for n in &names {
+            self.image_inspect(n).await?;
+        }
+        self.with(|r| r.saved = Some(names.clone()));
+        let chunks: Vec<std::io::Result<Bytes>> =
+            vec![Ok(Bytes::from_static(b"tar of ")), Ok(Bytes::from(names.join(",")))];
+        Ok(stream::iter(chunks).boxed())
+    }
+    async fn image_load(&self, body: ByteStream, quiet: bool) -> Result<Vec<String>> {
+        let mut body = body;
+        let mut data = Vec::new();
+        while let Some(piece) = body.next().await {
+            data.extend_from_slice(&piece?);
+        }
+        if data.is_empty() {
+            return Err(Error::invalid("unexpected EOF"));
+        }
+        self.with(|r| r.loaded = Some((data, quiet)));
+        Ok(vec!["Loaded image: loaded:latest".into(), format!("Loaded image ID: sha256:{}", "e".repeat(64))])
+    }
+    async fn commit(&self, req: CommitRequest) -> Result<String> {
+        self.lookup(&req.container)?;
+        self.with(|r| r.committed = Some(req));
+        Ok(format!("sha256:{}", "c".repeat(64)))
+    }
+    async fn container_export(&self, id: &str) -> Result<ByteStream> {
+        let c = self.lookup(id)?;
+        self.with(|r| r.exported = Some(c.id.clone()));
+        if c.id == "id4" {
+            // `silent`: the export breaks half way.
+            let chunks = vec![Ok(Bytes::from_static(b"half")), Err(std::io::Error::other("disk on fire"))];
+            return Ok(stream::iter(chunks).boxed());
+        }
+        Ok(stream::iter(vec![Ok(Bytes::from(format!("rootfs of {}", c.id)))]).boxed())
+    }
+    /// Password `wrong` is refused; user `token` gets an identity token.
+    async fn registry_login(&self, req: LoginRequest) -> Result<Option<String>> {
+        self.with(|r| r.login = Some(req.clone()));
+        if req.password == "wrong" {
+            return Err(Error::new(
+                berth_errdefs::Kind::PermissionDenied,
+                format!("login attempt to http://{}/v2/ failed with status: 401 Unauthorized", req.server_address),
+            ));
+        }
+        Ok((req.username == "token").then(|| "refresh-me".to_string()))
     }
 }
 

@@ -16,6 +16,7 @@ use crate::{status_for, Server, ServerInfo};
 
 mod docker_cli;
 mod fake;
+mod images;
 mod networks;
 mod unix;
 
@@ -463,10 +464,6 @@ async fn import_reads_the_body_and_reports_the_id() {
     assert_eq!((repo.as_deref(), tag.as_deref()), (Some("imported/base"), Some("1")));
     assert_eq!(message.as_deref(), Some("Imported from -"));
     assert_eq!(changes, vec!["CMD [\"sh\"]".to_string(), "ENV A=b".to_string()]);
-
-    let a = call(&r, Method::POST, "/images/create?fromImage=busybox&tag=latest").await;
-    assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED);
-    assert!(a.message().starts_with("pulling images is not supported yet"), "{}", a.message());
 }
 
 #[tokio::test]
