@@ -52,6 +52,15 @@ struct Args {
     /// An address pool for new networks: base=CIDR,size=PREFIXLEN (repeatable).
     #[arg(long = "default-address-pool")]
     default_address_pool: Vec<String>,
+    /// A registry reached over plain HTTP or unverified TLS: host[:port] or CIDR (repeatable).
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
+    /// Layers downloaded at once per pull (default 3).
+    #[arg(long = "max-concurrent-downloads")]
+    max_concurrent_downloads: Option<usize>,
+    /// Layers uploaded at once per push (default 5).
+    #[arg(long = "max-concurrent-uploads")]
+    max_concurrent_uploads: Option<usize>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -70,6 +79,9 @@ struct FileConfig {
     bridge: Option<String>,
     mtu: Option<u32>,
     default_address_pools: Vec<berth_network::ipam::Pool>,
+    insecure_registries: Vec<String>,
+    max_concurrent_downloads: Option<usize>,
+    max_concurrent_uploads: Option<usize>,
 }
 
 /// `base=10.10.0.0/16,size=24` as dockerd's `--default-address-pool`.
@@ -176,6 +188,14 @@ async fn run(args: Args) -> Result<()> {
         pools,
         mtu: args.mtu.or(file.mtu),
     };
+    let concurrency = |flag: Option<usize>, file: Option<usize>, default: usize, what: &str| match flag.or(file) {
+        Some(0) => bail!("invalid max concurrent {what}: 0"),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let max_concurrent_downloads = concurrency(args.max_concurrent_downloads, file.max_concurrent_downloads, 3, "downloads")?;
+    let max_concurrent_uploads = concurrency(args.max_concurrent_uploads, file.max_concurrent_uploads, 5, "uploads")?;
+    let insecure_registries = if args.insecure_registry.is_empty() { file.insecure_registries } else { args.insecure_registry };
     let cfg = berth_engine::Config {
         data_root: data_root.clone(),
         exec_root,
@@ -185,6 +205,9 @@ async fn run(args: Args) -> Result<()> {
         log_opts: file.log_opts,
         version: env!("CARGO_PKG_VERSION").to_string(),
         network,
+        insecure_registries,
+        max_concurrent_downloads,
+        max_concurrent_uploads,
     };
     let engine = berth_engine::Engine::open(cfg).await.map_err(|e| anyhow::anyhow!("open engine: {e}"))?;
     let backend: Arc<dyn berth_engine::service::Backend> = Arc::new(engine.clone());
