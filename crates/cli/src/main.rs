@@ -7,8 +7,10 @@
 
 mod cli;
 mod commands;
+mod config;
 mod error;
 mod format;
+mod jsonmessage;
 mod nat;
 mod netopts;
 mod opts;
