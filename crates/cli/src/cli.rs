@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{container, image, network, run, system};
+use crate::commands::{container, distribution, image, network, registry, run, system};
 
 /// The berth command line.
 #[derive(Parser, Debug)]
@@ -64,6 +64,22 @@ pub enum Command {
     Tag(image::TagArgs),
     /// Remove one or more images
     Rmi(image::RmiArgs),
+    /// Download an image from a registry
+    Pull(distribution::PullArgs),
+    /// Upload an image to a registry
+    Push(distribution::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(distribution::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(distribution::LoadArgs),
+    /// Create a new image from a container's changes
+    Commit(distribution::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(distribution::ExportArgs),
+    /// Authenticate to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
     /// List port mappings or a specific mapping for the container
     Port(container::PortArgs),
     /// Display system-wide information
@@ -127,6 +143,10 @@ pub enum ContainerCommand {
     Prune(container::PruneArgs),
     /// List port mappings or a specific mapping for the container
     Port(container::PortArgs),
+    /// Create a new image from a container's changes
+    Commit(distribution::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(distribution::ExportArgs),
 }
 
 /// `berth network ...`
@@ -167,6 +187,14 @@ pub enum ImageCommand {
     Inspect(container::InspectArgs),
     /// Remove unused images
     Prune(image::ImagePruneArgs),
+    /// Download an image from a registry
+    Pull(distribution::PullArgs),
+    /// Upload an image to a registry
+    Push(distribution::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(distribution::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(distribution::LoadArgs),
 }
 
 /// `berth system ...`

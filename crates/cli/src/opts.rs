@@ -161,7 +161,7 @@ pub struct ContainerOpts {
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
     /// Set platform if server is multi-platform capable
-    #[arg(long = "platform", default_value = "")]
+    #[arg(long = "platform", env = "DOCKER_DEFAULT_PLATFORM", hide_env = true, default_value = "")]
     pub platform: String,
     /// IMAGE [COMMAND] [ARG...]
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE")]

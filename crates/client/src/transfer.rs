@@ -63,12 +63,16 @@ impl Client {
         Ok(JsonStream::new(resp.body))
     }
 
-    /// `POST /images/{name}/push[?tag=]` with `X-Registry-Auth`: the push's progress
-    /// messages. `name` is the full repository name; `None` pushes all its tags.
-    pub async fn push(&self, name: &str, tag: Option<&str>, auth: &AuthConfig) -> Result<JsonStream, Error> {
+    /// `POST /images/{name}/push[?tag=][&platform=]` with `X-Registry-Auth`: the push's
+    /// progress messages. `name` is the full repository name; `None` pushes all its tags.
+    /// `platform` is an OCI platform as JSON (`{"architecture":"amd64","os":"linux"}`).
+    pub async fn push(&self, name: &str, tag: Option<&str>, platform: Option<&str>, auth: &AuthConfig) -> Result<JsonStream, Error> {
         let mut req = Request::new("POST", format!("/images/{name}/push"));
         if let Some(t) = tag {
             req = req.query("tag", t);
+        }
+        if let Some(p) = platform {
+            req = req.query("platform", p);
         }
         let resp = self.send(req.header(AUTH_HEADER, auth.encode())).await?;
         Ok(JsonStream::new(resp.body))
@@ -164,10 +168,17 @@ mod tests {
     #[tokio::test]
     async fn push_names_the_repository_in_the_path() {
         let (_d, c, server) = client(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
-        let mut s = c.push("docker.io/library/app", Some("v1"), &AuthConfig::default()).await.unwrap();
+        let platform = r#"{"architecture":"arm64","os":"linux","variant":"v8"}"#;
+        let mut s = c.push("docker.io/library/app", Some("v1"), Some(platform), &AuthConfig::default()).await.unwrap();
         assert!(s.next().await.is_none());
         let head = head_of(&server.await.unwrap());
-        assert!(head.starts_with("POST /v1.47/images/docker.io/library/app/push?tag=v1 HTTP/1.1"), "{head}");
+        assert!(
+            head.starts_with(
+                "POST /v1.47/images/docker.io/library/app/push?tag=v1\
+                 &platform=%7B%22architecture%22%3A%22arm64%22%2C%22os%22%3A%22linux%22%2C%22variant%22%3A%22v8%22%7D HTTP/1.1"
+            ),
+            "{head}"
+        );
         assert!(head.contains("\r\nX-Registry-Auth: e30=\r\n"), "{head}");
     }
 

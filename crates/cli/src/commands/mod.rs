@@ -1,8 +1,10 @@
 //! One module per docker noun; `dispatch` routes the parsed command line.
 
 pub mod container;
+pub mod distribution;
 pub mod image;
 pub mod network;
+pub mod registry;
 pub mod run;
 pub mod system;
 
@@ -28,6 +30,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         if let Some(first) = opts.args.first().filter(|a| a.starts_with('-') && a.len() > 1) {
             return Err(crate::error::StatusError::with(125, format!("berth: unknown flag: {first}")));
         }
+    }
+    // Logging out only edits the config file.
+    if let Command::Logout(a) = cli.command {
+        return registry::logout(a);
     }
     let c = match connect(cli.host.as_deref()).await {
         Ok(c) => c,
@@ -61,6 +67,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => image::tag(&c, a).await,
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(&c, a).await,
         Command::Image(ImageCommand::Prune(a)) => image::prune(&c, a).await,
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => distribution::pull(&c, a).await,
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => distribution::push(&c, a).await,
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => distribution::save(&c, a).await,
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => distribution::load(&c, a).await,
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => distribution::commit(&c, a).await,
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => distribution::export(&c, a).await,
+        Command::Login(a) => registry::login(&c, a).await,
+        Command::Logout(a) => registry::logout(a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&c, a).await,
         Command::Version(a) => system::version(&c, a).await,
         Command::System(SystemCommand::Df(a)) => system::df(&c, a).await,

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use berth_client::{Client, Hijacked};
-use bollard::query_parameters::{CreateContainerOptions, CreateImageOptions, ResizeContainerTTYOptions, ResizeExecOptions};
+use bollard::query_parameters::{CreateContainerOptions, ResizeContainerTTYOptions, ResizeExecOptions};
 use clap::{ArgAction, Args};
-use futures_util::StreamExt;
 
+use super::distribution::pull_for_create;
 use super::out;
 use crate::error::{status_of, ApiError, ApiResult, StatusError};
 use crate::opts::{parse_env_file, validate_env, ContainerOpts, CreateRequest, PullPolicy};
@@ -59,60 +59,32 @@ fn build_request(opts: &ContainerOpts) -> anyhow::Result<CreateRequest> {
 pub async fn create(c: &Client, a: CreateArgs) -> anyhow::Result<()> {
     let req = build_request(&a.opts)?;
     // As docker: flag errors exit 125 (above), a daemon's refusal exits 1 (`run` says 125).
-    let id = create_container(c, &req, a.opts.quiet).await.map_err(|e| StatusError::with(1, format!("{e}")))?;
+    let id = create_container(c, &req, &a.opts.platform, a.opts.quiet).await.map_err(|e| StatusError::with(1, format!("{e}")))?;
     out(&format!("{id}\n"))
 }
 
-/// `busybox` -> `busybox:latest`, as docker's `FamiliarString` of a normalized reference.
-pub fn familiar_with_tag(image: &str) -> String {
-    let name = image.strip_prefix("docker.io/library/").or_else(|| image.strip_prefix("docker.io/")).unwrap_or(image);
-    let last = name.rsplit('/').next().unwrap_or(name);
-    if name.contains('@') || last.contains(':') {
-        name.to_string()
-    } else {
-        format!("{name}:latest")
-    }
+/// How docker names a missing image (`FamiliarString(TagNameOnly(ref))`): `busybox` ->
+/// `busybox:latest`; `None` for what is not a name (an image id).
+pub fn familiar_with_tag(image: &str) -> Option<String> {
+    berth_reference::Reference::parse_normalized(image).ok().map(|r| r.with_default_tag().familiar_string())
 }
 
-/// Pull `image` through the daemon (there is no registry support yet; the daemon's answer is
-/// reported as is).
-async fn pull(c: &Client, image: &str, quiet: bool) -> anyhow::Result<()> {
-    let full = familiar_with_tag(image);
-    let (name, tag) = match full.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') && !full.contains('@') => (n.to_string(), Some(t.to_string())),
-        _ => (full.clone(), None),
-    };
-    let opts = CreateImageOptions { from_image: Some(name), tag, ..Default::default() };
-    let mut s = c.docker().create_image(Some(opts), None, None);
-    while let Some(item) = s.next().await {
-        let info = item.api()?;
-        if !quiet {
-            if let Some(status) = info.status {
-                let line = match info.id {
-                    Some(id) if !id.is_empty() => format!("{id}: {status}"),
-                    _ => status,
-                };
-                eprintln!("{line}");
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Create the container as docker's `createContainer` does; returns its id.
-pub async fn create_container(c: &Client, req: &CreateRequest, quiet: bool) -> anyhow::Result<String> {
+/// Create the container as docker's `createContainer` does; returns its id. A missing image
+/// is pulled first (`--pull missing`, the default), or always (`--pull always`).
+pub async fn create_container(c: &Client, req: &CreateRequest, platform: &str, quiet: bool) -> anyhow::Result<String> {
     if req.pull == PullPolicy::Always {
-        pull(c, &req.image, quiet).await?;
+        pull_for_create(c, &req.image, platform, quiet).await?;
     }
-    let opts = CreateContainerOptions { name: req.name.clone(), platform: String::new() };
+    let opts = CreateContainerOptions { name: req.name.clone(), platform: platform.to_string() };
     let first = c.docker().create_container(Some(opts.clone()), req.body.clone()).await.api();
     let resp = match first {
         Ok(r) => r,
         Err(e) if status_of(&e) == Some(404) && req.pull == PullPolicy::Missing && is_image_missing(&e) => {
+            let Some(name) = familiar_with_tag(&req.image) else { return Err(e) };
             if !quiet {
-                eprintln!("Unable to find image '{}' locally", familiar_with_tag(&req.image));
+                eprintln!("Unable to find image '{name}' locally");
             }
-            pull(c, &req.image, quiet).await?;
+            pull_for_create(c, &req.image, platform, quiet).await?;
             c.docker().create_container(Some(opts), req.body.clone()).await.api()?
         }
         Err(e) => return Err(e),
@@ -282,7 +254,7 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<()> {
         check_tty(attach_stdin, tty)?;
     }
 
-    let id = create_container(c, &req, a.opts.quiet)
+    let id = create_container(c, &req, &a.opts.platform, a.opts.quiet)
         .await
         .map_err(|e| StatusError::with(125, format!("berth: {e}")))?;
 
@@ -646,15 +618,18 @@ mod tests {
 
     #[test]
     fn image_names_get_latest() {
+        let digest = "sha256:f85340bf132ae937d2c2a763b8335c9bab35d6e8293f70f606b9c6178d84f42b";
         let cases = [
-            ("busybox", "busybox:latest"),
-            ("busybox:1.36", "busybox:1.36"),
-            ("docker.io/library/alpine", "alpine:latest"),
-            ("localhost:5000/x", "localhost:5000/x:latest"),
-            ("x@sha256:abc", "x@sha256:abc"),
+            ("busybox", Some("busybox:latest".to_string())),
+            ("busybox:1.36", Some("busybox:1.36".to_string())),
+            ("docker.io/library/alpine", Some("alpine:latest".to_string())),
+            ("localhost:5000/x", Some("localhost:5000/x:latest".to_string())),
+            (&format!("x@{digest}"), Some(format!("x@{digest}"))),
+            // An image id is not a name: nothing to pull.
+            ("f85340bf132ae937d2c2a763b8335c9bab35d6e8293f70f606b9c6178d84f42b", None),
         ];
         for (i, want) in cases {
-            assert_eq!(familiar_with_tag(i), want);
+            assert_eq!(familiar_with_tag(i), want, "{i}");
         }
     }
 
