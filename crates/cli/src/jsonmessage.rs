@@ -456,7 +456,7 @@ impl Display for TtyDisplay {
             let i = match self.index.get(&m.id) {
                 Some(&i) => i,
                 None => {
-                    let style = indicatif::ProgressStyle::with_template("{wide_msg}")
+                    let style = indicatif::ProgressStyle::with_template("{msg}")
                         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
                     let bar = self.multi.add(indicatif::ProgressBar::no_length().with_style(style));
                     self.bars.push((m.id.clone(), bar));

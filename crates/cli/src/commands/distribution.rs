@@ -23,7 +23,7 @@ pub struct PullArgs {
     #[arg(long = "disable-content-trust", default_value = "true", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub disable_content_trust: bool,
     /// Set platform if server is multi-platform capable
-    #[arg(long = "platform", env = "DOCKER_DEFAULT_PLATFORM", hide_env = true, default_value = "")]
+    #[arg(long = "platform", env = "DOCKER_DEFAULT_PLATFORM", hide_env = true, default_value = "", hide_default_value = true)]
     pub platform: String,
     /// Suppress verbose output
     #[arg(short = 'q', long = "quiet")]
@@ -42,7 +42,7 @@ pub struct PushArgs {
     #[arg(long = "disable-content-trust", default_value = "true", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub disable_content_trust: bool,
     /// Push a platform-specific manifest as a single-platform image to the registry
-    #[arg(long = "platform", default_value = "")]
+    #[arg(long = "platform", default_value = "", hide_default_value = true)]
     pub platform: String,
     /// Suppress verbose output
     #[arg(short = 'q', long = "quiet")]
@@ -55,10 +55,10 @@ pub struct PushArgs {
 #[derive(Args, Debug)]
 pub struct SaveArgs {
     /// Write to a file, instead of STDOUT
-    #[arg(short = 'o', long = "output", default_value = "")]
+    #[arg(short = 'o', long = "output", default_value = "", hide_default_value = true)]
     pub output: String,
     /// Save only the given platform variant
-    #[arg(long = "platform", default_value = "")]
+    #[arg(long = "platform", default_value = "", hide_default_value = true)]
     pub platform: String,
     /// IMAGE [IMAGE...]
     #[arg(required = true)]
@@ -69,10 +69,10 @@ pub struct SaveArgs {
 #[derive(Args, Debug)]
 pub struct LoadArgs {
     /// Read from tar archive file, instead of STDIN
-    #[arg(short = 'i', long = "input", default_value = "")]
+    #[arg(short = 'i', long = "input", default_value = "", hide_default_value = true)]
     pub input: String,
     /// Load only the given platform variant
-    #[arg(long = "platform", default_value = "")]
+    #[arg(long = "platform", default_value = "", hide_default_value = true)]
     pub platform: String,
     /// Suppress the load output
     #[arg(short = 'q', long = "quiet")]
@@ -83,13 +83,13 @@ pub struct LoadArgs {
 #[derive(Args, Debug)]
 pub struct CommitArgs {
     /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
-    #[arg(short = 'a', long = "author", default_value = "")]
+    #[arg(short = 'a', long = "author", default_value = "", hide_default_value = true)]
     pub author: String,
     /// Apply Dockerfile instruction to the created image
     #[arg(short = 'c', long = "change")]
     pub change: Vec<String>,
     /// Commit message
-    #[arg(short = 'm', long = "message", default_value = "")]
+    #[arg(short = 'm', long = "message", default_value = "", hide_default_value = true)]
     pub message: String,
     /// Pause container during commit
     #[arg(short = 'p', long = "pause", default_value = "true", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
@@ -104,7 +104,7 @@ pub struct CommitArgs {
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// Write to a file, instead of STDOUT
-    #[arg(short = 'o', long = "output", default_value = "")]
+    #[arg(short = 'o', long = "output", default_value = "", hide_default_value = true)]
     pub output: String,
     /// CONTAINER
     pub container: String,
