@@ -73,3 +73,24 @@ fn iptables_false_leaves_the_firewall_alone() {
     let (code, rules, _) = run(Command::new("nft").args(["list", "table", "ip", &table]));
     assert_ne!(code, 0, "--iptables=false made a firewall table: {rules}");
 }
+
+#[test]
+fn ipv6_networks_give_v6_addresses_names_and_routes() {
+    requires_root!();
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let p = std::process::id() % 0xffff;
+    let subnet = format!("fd42:{p:x}::/64");
+    out(d.docker().args(["network", "create", "--ipv6", "--subnet", &subnet, "v6net"]));
+    let cfg = out(d.docker().args(["network", "inspect", "v6net", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}{{.EnableIPv6}}"]));
+    assert!(cfg.contains(&subnet) && cfg.ends_with("true"), "{cfg}");
+    out(d.docker().args(["run", "-d", "--name", "six", "--network", "v6net", "busybox", "sleep", "60"]));
+    let v6 = out(d.docker().args(["inspect", "six", "-f", "{{.NetworkSettings.Networks.v6net.GlobalIPv6Address}}"]));
+    assert!(v6.starts_with(&format!("fd42:{p:x}::")), "{v6}");
+    // Another container reaches it by name over IPv6 and has a v6 default route.
+    let script = format!("ip -6 route | grep -q '^default via fd42:{p:x}::1' && ping6 -c1 -W2 {v6} >/dev/null && nslookup -type=AAAA six | grep -q '{v6}' && echo ok");
+    let res = out(d.docker().args(["run", "--rm", "--network", "v6net", "busybox", "sh", "-c", &script]));
+    assert_eq!(res, "ok");
+    out(d.docker().args(["rm", "-f", "six"]));
+    out(d.docker().args(["network", "rm", "v6net"]));
+}
