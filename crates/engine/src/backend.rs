@@ -488,11 +488,7 @@ impl ImageBackend for Arc<Engine> {
         Ok(loaded.iter().map(|l| l.to_string()).collect())
     }
     async fn commit(&self, req: CommitRequest) -> Result<String> {
-        let done = self.commit_container(req).await?;
-        if let Some(t) = &done.tag {
-            self.emit_image("tag", &done.id, t);
-        }
-        Ok(done.id)
+        self.commit_container(req).await
     }
     async fn container_export(&self, id: &str) -> Result<ByteStream> {
         let c = self.get(id)?;

@@ -259,17 +259,11 @@ fn has_entries(dir: &Path) -> Result<bool> {
     }
 }
 
-/// What a commit made.
-pub(crate) struct Committed {
-    /// The new image's id.
-    pub id: String,
-    /// The tag it got (familiar form), if any.
-    pub tag: Option<String>,
-}
 
 impl Engine {
-    /// `POST /commit`. Emits the container's `commit` event; the caller emits image events.
-    pub(crate) async fn commit_container(&self, req: CommitRequest) -> Result<Committed> {
+    /// `POST /commit`. Emits the image's `tag` (when tagged) and the container's `commit`
+    /// events.
+    pub(crate) async fn commit_container(&self, req: CommitRequest) -> Result<String> {
         let c = self.get(&req.container)?;
         let rec = c.record();
         match rec.state.status.as_str() {
@@ -320,22 +314,29 @@ impl Engine {
             Ok(store.create_image(&raw, &tags, &[]).map_err(kinded)?.id)
         })
         .await
-        .map_err(|e| Error::internal(format!("commit: {e}")));
+        .map_err(|e| Error::internal(format!("commit: {e}")))
+        .and_then(|r| r);
+        let tag = tag.map(|t| t.familiar_string());
+        if let Ok(new_id) = &made {
+            // In dockerd's order: the tag, the commit, then the thaw (its unpause is deferred).
+            if let Some(t) = &tag {
+                let attrs = HashMap::from([("name".to_string(), t.clone())]);
+                self.events.emit(m::EventMessageTypeEnum::IMAGE, "tag", new_id, attrs);
+            }
+            self.emit_container(
+                "commit",
+                &rec,
+                &[
+                    ("comment", req.comment.unwrap_or_default()),
+                    ("imageID", new_id.clone()),
+                    ("imageRef", tag.clone().unwrap_or_default()),
+                ],
+            );
+        }
         if paused {
             let _ = self.pause_container(&rec.id, false).await;
         }
-        let new_id = made??;
-        let tag = tag.map(|t| t.familiar_string());
-        self.emit_container(
-            "commit",
-            &rec,
-            &[
-                ("comment", req.comment.unwrap_or_default()),
-                ("imageID", new_id.clone()),
-                ("imageRef", tag.clone().unwrap_or_default()),
-            ],
-        );
-        Ok(Committed { id: new_id, tag })
+        made
     }
 }
 

@@ -365,7 +365,7 @@ mod tests {
         // The top layer: replaces opt/ as a whole, deletes var/x, a dir over a file.
         write(&top.join("opt/new/b"), "b");
         opaque(&top.join("opt"));
-        fs::create_dir_all(&top.join("var")).unwrap();
+        fs::create_dir_all(top.join("var")).unwrap();
         whiteout(&top.join("var/x"));
         write(&top.join("data/inside"), "now a dir");
         // The container: changes a file, deletes one, adds one.

@@ -547,7 +547,7 @@ impl ImageBackend for Fake {
             Some(t) => format!("{}:{t}", req.name),
             None => req.name.clone(),
         };
-        if !self.with(|r| r.images.iter().any(|i| *i == name)) {
+        if !self.with(|r| r.images.contains(&name)) {
             return Err(Error::not_found(format!("An image does not exist locally with the tag: {name}")));
         }
         let msgs = [
