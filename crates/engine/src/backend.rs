@@ -411,6 +411,9 @@ impl ImageBackend for Arc<Engine> {
     async fn image_inspect(&self, name: &str) -> Result<m::ImageInspect> {
         self.images.inspect(name)
     }
+    async fn image_parent(&self, name: &str) -> Result<String> {
+        self.images.parent(name)
+    }
     async fn image_history(&self, name: &str) -> Result<Vec<m::ImageHistoryResponseItem>> {
         self.images.history(name)
     }

@@ -9,6 +9,8 @@
 //! 4. The config document ([`image_config`]) extends the image's: its `rootfs.diff_ids` plus
 //!    the new diff id, its history plus `{created, created_by: the container's Cmd, author,
 //!    comment}`, and dockerd's `container` / `container_config` fields.
+//! 5. The container's image is recorded as the new image's parent (outside the config, as
+//!    dockerd does): inspect's `Parent`, the ids `docker history` shows.
 //!
 //! Everything but [`Engine::commit_container`] is pure and tested by tables.
 
@@ -317,6 +319,10 @@ impl Engine {
         .map_err(|e| Error::internal(format!("commit: {e}")))
         .and_then(|r| r);
         let tag = tag.map(|t| t.familiar_string());
+        let made = made.and_then(|new_id| {
+            self.images.set_parent(&new_id, &rec.image_id)?;
+            Ok(new_id)
+        });
         if let Ok(new_id) = &made {
             // In dockerd's order: the tag, the commit, then the thaw (its unpause is deferred).
             if let Some(t) = &tag {

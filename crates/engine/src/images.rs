@@ -50,16 +50,64 @@ pub(crate) struct ImagesUsage {
     pub images: Vec<m::ImageSummary>,
 }
 
+/// The image a committed image was made from, by image id (dockerd keeps this local
+/// relation outside the image config too): `Parent` of inspect, the ids of `docker history`.
+const PARENTS: berth_metadata::Table = berth_metadata::Table::new("image_parents");
+
 /// The image service of the engine.
 pub(crate) struct Images {
     store: Arc<ImageStore>,
+    /// The metadata store, for [`PARENTS`].
+    db: berth_metadata::Store,
 }
 
 impl Images {
     /// Open the image store rooted at `root` (`<data-root>/image`).
     pub(crate) fn open(root: &Path, store: berth_metadata::Store) -> Result<Images> {
-        let s = ImageStore::open(store, root).map_err(kinded)?;
-        Ok(Images { store: Arc::new(s) })
+        let s = ImageStore::open(store.clone(), root).map_err(kinded)?;
+        Ok(Images { store: Arc::new(s), db: store })
+    }
+
+    /// Record that image `id` was made from image `parent` (`docker commit`).
+    pub(crate) fn set_parent(&self, id: &str, parent: &str) -> Result<()> {
+        self.db
+            .write(|tx| tx.put(PARENTS, id, &parent.to_string()))
+            .map_err(|e| Error::from_kind(&e))
+    }
+
+    /// The image `id` was made from, while that image exists.
+    fn parent_of(&self, id: &str) -> Option<String> {
+        let parent: String = self.db.get(PARENTS, id).ok()??;
+        self.store.resolve(&parent).ok().filter(|p| *p == parent)
+    }
+
+    /// The parent of the image `name` designates (`""` for none), as inspect shows it.
+    pub(crate) fn parent(&self, name: &str) -> Result<String> {
+        let id = self.store.resolve(name).map_err(kinded)?;
+        Ok(self.parent_of(&id).unwrap_or_default())
+    }
+
+    /// Forget the parents of deleted images.
+    fn forget_parents(&self, items: &[DeleteItem]) {
+        let ids: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                DeleteItem::Deleted(id) => Some(id.as_str()),
+                DeleteItem::Untagged(_) => None,
+            })
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let res = self.db.write(|tx| {
+            for id in &ids {
+                tx.delete(PARENTS, id)?;
+            }
+            Ok::<(), berth_metadata::Error>(())
+        });
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "cannot forget the parents of deleted images");
+        }
     }
 
     /// The store itself, for the registry client and the archive functions.
@@ -138,7 +186,16 @@ impl Images {
 
     /// `GET /images/{name}/history`.
     pub(crate) fn history(&self, name: &str) -> Result<Vec<m::ImageHistoryResponseItem>> {
-        let entries = self.store.history(name).map_err(kinded)?;
+        let mut entries = self.store.history(name).map_err(kinded)?;
+        // As dockerd: the newest entry is the image, each older one its parent's, as far as
+        // the chain of local parents goes (a commit adds one entry per image).
+        let mut id = entries.first().map(|e| e.id.clone());
+        for e in entries.iter_mut().skip(1) {
+            let Some(parent) = id.as_deref().and_then(|i| self.parent_of(i)) else { break };
+            e.tags = self.store.get(&parent).map(|i| i.familiar_tags()).unwrap_or_default();
+            e.id = parent.clone();
+            id = Some(parent);
+        }
         Ok(entries
             .into_iter()
             .map(|h| m::ImageHistoryResponseItem {
@@ -171,6 +228,7 @@ impl Images {
         in_use: &dyn Fn(&str) -> Option<U>,
     ) -> Result<Vec<m::ImageDeleteResponseItem>> {
         let items = self.store.remove(name, force, in_use).map_err(kinded)?;
+        self.forget_parents(&items);
         Ok(items.into_iter().map(delete_item).collect())
     }
 
@@ -182,6 +240,7 @@ impl Images {
     ) -> Result<m::ImagePruneResponse> {
         let f = PruneFilters::parse(&filters, Utc::now()).map_err(|e| Error::from_kind(&e))?;
         let report = self.store.prune(&f, in_use).map_err(kinded)?;
+        self.forget_parents(&report.items);
         let items: Vec<m::ImageDeleteResponseItem> =
             report.items.into_iter().map(delete_item).collect();
         Ok(m::ImagePruneResponse {
@@ -579,6 +638,48 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), berth_errdefs::Kind::InvalidArgument);
         assert_eq!(images.count(), 0);
+    }
+
+    #[test]
+    fn history_and_parent_follow_the_commit_chain() {
+        let (_tmp, images) = images();
+        let base = import(&images, rootfs(), "base", &[]);
+        // A child as a commit of an unchanged container makes it: one more history entry.
+        let parent_raw = images.store().get(&base).unwrap().raw_config;
+        let cc = m::ContainerConfig { cmd: Some(vec!["sh".into()]), ..Default::default() };
+        let child_config = crate::commit::Commit {
+            container_id: "c0ffee",
+            container_config: &cc,
+            config: &cc,
+            author: "",
+            comment: "",
+            diff_id: None,
+            created: "2025-01-01T00:00:00Z",
+        };
+        let raw = crate::commit::image_config(parent_raw.as_bytes(), &child_config).unwrap();
+        let tag = berth_reference::Reference::parse_normalized("child").unwrap();
+        let child = images.store().create_image(&raw, &[tag], &[]).unwrap().id;
+        assert_eq!(images.parent("child").unwrap(), "");
+        let ids = |name: &str| -> Vec<(String, Vec<String>)> {
+            images.history(name).unwrap().into_iter().map(|h| (h.id, h.tags)).collect()
+        };
+        assert_eq!(ids("child")[1].0, "<missing>");
+
+        images.set_parent(&child, &base).unwrap();
+        assert_eq!(images.parent("child").unwrap(), base);
+        assert_eq!(images.parent(&base).unwrap(), "");
+        assert_eq!(
+            ids("child"),
+            vec![(child.clone(), vec!["child:latest".to_string()]), (base.clone(), vec!["base:latest".to_string()])]
+        );
+
+        // Gone parents are no parents; deleted children forget theirs.
+        let none = |_: &str| None::<String>;
+        images.remove("base", false, false, &none).unwrap();
+        assert_eq!(images.parent("child").unwrap(), "");
+        assert_eq!(ids("child")[1].0, "<missing>");
+        images.remove("child", false, false, &none).unwrap();
+        assert_eq!(images.db.get::<String>(PARENTS, &child).unwrap(), None);
     }
 
     #[test]

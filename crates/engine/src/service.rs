@@ -300,6 +300,9 @@ pub trait ImageBackend: Send + Sync {
     async fn image_list(&self, all: bool, filters: Filters, digests: bool) -> Result<Vec<m::ImageSummary>>;
     /// `GET /images/{name}/json`.
     async fn image_inspect(&self, name: &str) -> Result<m::ImageInspect>;
+    /// The image `name` was committed from (`""` when none or gone): the `Parent` that image
+    /// inspect shows before API 1.52.
+    async fn image_parent(&self, name: &str) -> Result<String>;
     /// `GET /images/{name}/history`.
     async fn image_history(&self, name: &str) -> Result<Vec<m::ImageHistoryResponseItem>>;
     /// `POST /images/{name}/tag`.

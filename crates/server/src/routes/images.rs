@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use super::Shared;
 use crate::error::ApiError;
 use crate::params::{empty, json, Id, Params};
+use crate::version::ApiVersion;
 
 /// The header carrying registry credentials (base64url JSON of Docker's `AuthConfig`).
 const REGISTRY_AUTH: &str = "x-registry-auth";
@@ -139,9 +140,37 @@ pub(crate) fn split_named(rest: &str, post: bool) -> Option<Named<'_>> {
     })
 }
 
-async fn get_named(State(b): State<Shared>, Id(rest): Id) -> Result<Response, ApiError> {
+/// The API version from which image inspect leaves out the deprecated `Parent` and
+/// `DockerVersion` when they are empty (the generated model no longer has them).
+const LEGACY_IMAGE_FIELDS_UNTIL: &str = "1.52";
+
+/// Image inspect; before API 1.52 with `Parent` (the image a commit was made from, or `""`)
+/// and `DockerVersion` (`""`: we do not write it into configs), as dockerd always sent them.
+async fn inspect(b: &Shared, v: &ApiVersion, name: &str) -> Result<Response, ApiError> {
+    let resp = b.image_inspect(name).await?;
+    let parent = b.image_parent(name).await?;
+    if v.at_least(LEGACY_IMAGE_FIELDS_UNTIL) && parent.is_empty() {
+        return Ok(json(StatusCode::OK, &resp));
+    }
+    let mut value = serde_json::to_value(&resp).map_err(|e| {
+        ApiError::new(berth_errdefs::Kind::Internal, format!("cannot encode image {name}: {e}"))
+    })?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("Parent".into(), parent.into());
+        if !v.at_least(LEGACY_IMAGE_FIELDS_UNTIL) {
+            obj.entry("DockerVersion").or_insert_with(|| "".into());
+        }
+    }
+    Ok(json(StatusCode::OK, &value))
+}
+
+async fn get_named(
+    State(b): State<Shared>,
+    v: ApiVersion,
+    Id(rest): Id,
+) -> Result<Response, ApiError> {
     match split_named(&rest, false) {
-        Some(Named::Inspect(name)) => Ok(json(StatusCode::OK, &b.image_inspect(name).await?)),
+        Some(Named::Inspect(name)) => inspect(&b, &v, name).await,
         Some(Named::History(name)) => Ok(json(StatusCode::OK, &b.image_history(name).await?)),
         Some(Named::Export(name)) => Ok(tar_stream(b.image_save(vec![name.to_owned()]).await?)),
         _ => Err(ApiError::page_not_found()),

@@ -478,6 +478,11 @@ impl ImageBackend for Fake {
             Err(Error::not_found(format!("No such image: {name}")))
         }
     }
+    /// Images whose name starts with `child` were committed from `sha256:fff...`.
+    async fn image_parent(&self, name: &str) -> Result<String> {
+        self.image_inspect(name).await?;
+        Ok(if name.starts_with("child") { format!("sha256:{}", "f".repeat(64)) } else { String::new() })
+    }
     async fn image_history(&self, name: &str) -> Result<Vec<m::ImageHistoryResponseItem>> {
         self.image_inspect(name).await?;
         Ok(vec![])

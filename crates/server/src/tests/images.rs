@@ -246,3 +246,23 @@ async fn auth_answers_login_succeeded_or_401() {
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad:?}");
     }
 }
+
+#[tokio::test]
+async fn inspect_has_parent_and_docker_version_before_1_52() {
+    let fake = Fake::new();
+    fake.rec.lock().unwrap().images.push("child:1".into());
+    let r = server(&fake);
+    let parent = format!("sha256:{}", "f".repeat(64));
+    let cases = [
+        ("/v1.47/images/child:1/json", json!(parent), json!("")),
+        ("/images/localhost:5000/foo/bar:tag/json", json!(""), json!("")),
+        ("/v1.24/images/localhost:5000/foo/bar:tag/json", json!(""), json!("")),
+    ];
+    for (uri, want_parent, want_version) in cases {
+        let a = call(&r, Method::GET, uri).await;
+        assert_eq!(a.status, StatusCode::OK, "{uri}");
+        let v = a.json();
+        assert_eq!((&v["Parent"], &v["DockerVersion"]), (&want_parent, &want_version), "{uri}");
+        assert!(v["Id"].is_string(), "{uri}");
+    }
+}
