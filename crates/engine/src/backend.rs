@@ -513,6 +513,26 @@ impl ImageBackend for Arc<Engine> {
         })
         .await
     }
+    async fn container_changes(&self, id: &str) -> Result<Vec<m::FilesystemChange>> {
+        let rec = self.get(id)?.record();
+        let upper = containers::container_dir(&self.cfg.data_root, &rec.id).join("upper");
+        let lowers = self.images.lower_dirs(&rec.image_id)?;
+        let changes = tokio::task::spawn_blocking(move || crate::export::changes(&upper, &lowers))
+            .await
+            .map_err(|e| Error::internal(format!("changes: {e}")))?
+            .map_err(|e| Error::internal(format!("changes of {}: {e}", rec.id)))?;
+        Ok(changes
+            .into_iter()
+            .map(|(path, c)| m::FilesystemChange {
+                path,
+                kind: match c {
+                    crate::export::Change::Modified => m::ChangeType::_0,
+                    crate::export::Change::Added => m::ChangeType::_1,
+                    crate::export::Change::Deleted => m::ChangeType::_2,
+                },
+            })
+            .collect())
+    }
     async fn registry_login(&self, req: LoginRequest) -> Result<Option<String>> {
         Engine::registry_login(self, req).await
     }

@@ -1,4 +1,5 @@
-//! `docker export`: a tar of a container's whole filesystem.
+//! `docker export`: a tar of a container's whole filesystem; and `docker diff`: what the
+//! container changed ([`changes`]).
 //!
 //! The merged root filesystem is only mounted inside the container's own mount namespace
 //! (and not at all when it is stopped), so the merge is done here, in user space, the way
@@ -28,6 +29,132 @@ use tar::{EntryType, Header};
 
 const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
 const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
+
+/// The paths a runtime creates as mount points (dockerd's init layer holds them, so they are
+/// never a container's change): left out of [`changes`], their directories count as existing.
+const INIT_PATHS: [&str; 10] = [
+    "dev/pts",
+    "dev/shm",
+    "dev/console",
+    "proc",
+    "sys",
+    ".dockerenv",
+    "etc/resolv.conf",
+    "etc/hosts",
+    "etc/hostname",
+    "etc/mtab",
+];
+
+/// What happened to a path (`docker diff`'s C, A, D).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// `C`: it existed below and differs.
+    Modified,
+    /// `A`: new.
+    Added,
+    /// `D`: deleted (a whiteout).
+    Deleted,
+}
+
+/// What the overlay upper directory `upper` changes over `lowers` (top first), as `docker
+/// diff` lists it: paths from the root, in walk order (a directory before its entries).
+///
+/// A whiteout is a deletion; anything else is an addition unless the lower layers show the
+/// path, then a modification. A directory that exists below is listed only when something
+/// inside it changed or its mode or owner did (copy-up and mount points touch its mtime).
+/// The runtime's mount points ([`INIT_PATHS`]) are not changes, and their parent directories
+/// count as existing.
+pub(crate) fn changes(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<(String, Change)>> {
+    let mut out = Vec::new();
+    if upper.is_dir() {
+        changes_in(upper, Path::new(""), lowers, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn changes_in(upper: &Path, rel: &Path, lowers: &[PathBuf], out: &mut Vec<(String, Change)>) -> io::Result<()> {
+    let dir = upper.join(rel);
+    let mut names: Vec<std::ffi::OsString> = match fs::read_dir(&dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ctx("read", &dir)(e)),
+    };
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    for name in names {
+        let r = rel.join(&name);
+        let text = r.to_string_lossy();
+        if INIT_PATHS.contains(&text.as_ref()) {
+            continue;
+        }
+        let p = upper.join(&r);
+        let md = match fs::symlink_metadata(&p) {
+            Ok(md) => md,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(ctx("stat", &p)(e)),
+        };
+        let shown = format!("/{text}");
+        if is_whiteout(&md) {
+            out.push((shown, Change::Deleted));
+            continue;
+        }
+        let below = lower_metadata(lowers, &r)?;
+        let init_parent = INIT_PATHS.iter().any(|i| Path::new(i).starts_with(&r));
+        if !md.is_dir() {
+            out.push((shown, if below.is_some() { Change::Modified } else { Change::Added }));
+            continue;
+        }
+        let mut inner = Vec::new();
+        changes_in(upper, &r, lowers, &mut inner)?;
+        let existed = below.as_ref().is_some_and(Metadata::is_dir) || (below.is_none() && init_parent);
+        if !existed {
+            out.push((shown, if below.is_some() { Change::Modified } else { Change::Added }));
+        } else {
+            let attrs = below
+                .as_ref()
+                .is_some_and(|b| (b.mode(), b.uid(), b.gid()) != (md.mode(), md.uid(), md.gid()));
+            if attrs || !inner.is_empty() || is_opaque(&p)? {
+                out.push((shown, Change::Modified));
+            }
+        }
+        out.extend(inner);
+    }
+    Ok(())
+}
+
+/// What the lower layers (top first) show at `rel`, with overlayfs' rules: a whiteout or a
+/// non-directory on the way hides everything below it, an opaque directory the layers below.
+fn lower_metadata(lowers: &[PathBuf], rel: &Path) -> io::Result<Option<Metadata>> {
+    for layer in lowers {
+        let mut stop = false;
+        let mut prefix = PathBuf::new();
+        let comps: Vec<_> = rel.components().collect();
+        for (i, c) in comps.iter().enumerate() {
+            prefix.push(c);
+            let p = layer.join(&prefix);
+            let md = match fs::symlink_metadata(&p) {
+                Ok(md) => md,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) => return Err(ctx("stat", &p)(e)),
+            };
+            if is_whiteout(&md) {
+                return Ok(None);
+            }
+            if i + 1 == comps.len() {
+                return Ok(Some(md));
+            }
+            if !md.is_dir() {
+                return Ok(None);
+            }
+            if is_opaque(&p)? {
+                stop = true;
+            }
+        }
+        if stop {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
 
 /// Write the tar of the union of `layers` (top first) to `out`.
 pub(crate) fn write_merged_tar(layers: &[PathBuf], out: impl Write) -> io::Result<()> {
@@ -401,6 +528,67 @@ mod tests {
         assert_eq!(new.header().mode().unwrap(), 0o600);
         // Overlay's own xattrs are not exported.
         assert!(!String::from_utf8_lossy(&out).contains("trusted.overlay"));
+    }
+
+    #[test]
+    fn changes_list_what_the_container_did_as_docker_diff() {
+        if !is_root() {
+            eprintln!("SKIP changes_list_what_the_container_did_as_docker_diff: whiteouts and trusted xattrs need root");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (upper, top, bottom) = (tmp.path().join("upper"), tmp.path().join("l2"), tmp.path().join("l1"));
+        write(&bottom.join("etc/passwd"), "root");
+        write(&bottom.join("etc/group"), "root");
+        write(&bottom.join("opt/a"), "a");
+        write(&bottom.join("srv/old"), "old");
+        write(&bottom.join("gone"), "x");
+        write(&top.join("srv/new"), "new");
+        opaque(&top.join("srv"));
+        whiteout(&top.join("gone"));
+        let cases: Vec<(&str, Vec<(&str, Change)>)> = vec![
+            ("nothing", vec![]),
+            ("a new file", vec![("/made.txt", Change::Added)]),
+            ("mount points only", vec![]),
+            ("a changed file", vec![("/etc", Change::Modified), ("/etc/passwd", Change::Modified)]),
+            ("a deleted file", vec![("/etc", Change::Modified), ("/etc/group", Change::Deleted)]),
+            ("a new dir", vec![("/new", Change::Added), ("/new/f", Change::Added)]),
+            ("a file hidden by an opaque dir", vec![("/srv", Change::Modified), ("/srv/old", Change::Added)]),
+            ("a file deleted below", vec![("/gone", Change::Added)]),
+            ("a changed file beside a mount point", vec![("/opt", Change::Modified), ("/opt/a", Change::Modified)]),
+        ];
+        for (what, want) in cases {
+            let _ = fs::remove_dir_all(&upper);
+            fs::create_dir_all(&upper).unwrap();
+            match what {
+                "a new file" => write(&upper.join("made.txt"), "hello"),
+                "mount points only" => {
+                    for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+                        write(&upper.join(f), "");
+                    }
+                    for d in ["proc", "sys", "dev/pts", "dev/shm"] {
+                        fs::create_dir_all(upper.join(d)).unwrap();
+                    }
+                }
+                "a changed file" => write(&upper.join("etc/passwd"), "root\nme"),
+                "a deleted file" => {
+                    fs::create_dir_all(upper.join("etc")).unwrap();
+                    whiteout(&upper.join("etc/group"));
+                }
+                "a new dir" => write(&upper.join("new/f"), "f"),
+                "a file hidden by an opaque dir" => write(&upper.join("srv/old"), "again"),
+                "a file deleted below" => write(&upper.join("gone"), "back"),
+                "a changed file beside a mount point" => {
+                    write(&upper.join("opt/a"), "changed");
+                    write(&upper.join("etc/hosts"), "");
+                }
+                _ => {}
+            }
+            let got = changes(&upper, &[top.clone(), bottom.clone()]).unwrap();
+            let want: Vec<(String, Change)> = want.into_iter().map(|(p, c)| (p.to_string(), c)).collect();
+            assert_eq!(got, want, "{what}");
+        }
+        assert_eq!(changes(&tmp.path().join("missing"), &[]).unwrap(), vec![]);
     }
 
     #[test]

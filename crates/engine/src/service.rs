@@ -332,6 +332,9 @@ pub trait ImageBackend: Send + Sync {
     /// `GET /containers/{id}/export`: a tar of the container's whole filesystem (image layers
     /// and its changes), running or not.
     async fn container_export(&self, id: &str) -> Result<ByteStream>;
+    /// `GET /containers/{id}/changes` (`docker diff`): what the container changed in its
+    /// image's filesystem, directories before their entries.
+    async fn container_changes(&self, id: &str) -> Result<Vec<m::FilesystemChange>>;
     /// `POST /auth`: check credentials against a registry; returns the identity token it
     /// handed out, if any. Refused credentials are `PermissionDenied`.
     async fn registry_login(&self, req: LoginRequest) -> Result<Option<String>>;

@@ -1,5 +1,5 @@
-//! `POST /commit` and `GET /containers/{id}/export`: a container's filesystem as an image or
-//! as a tar.
+//! `POST /commit`, `GET /containers/{id}/export` and `GET /containers/{id}/changes`: a
+//! container's filesystem as an image, as a tar, and what it changed.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -18,6 +18,7 @@ pub(crate) fn routes() -> Router<Shared> {
     Router::new()
         .route("/commit", post(commit))
         .route("/containers/{id}/export", get(export))
+        .route("/containers/{id}/changes", get(changes))
 }
 
 /// `201 {"Id":"sha256:..."}`. The body is an optional container config (`null` or empty
@@ -50,4 +51,9 @@ async fn export(State(b): State<Shared>, Id(id): Id) -> Result<Response, ApiErro
     let mut resp = (StatusCode::OK, Body::from_stream(stream)).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
     Ok(resp)
+}
+
+/// `[{"Path":"/etc","Kind":0},...]`: 0 modified, 1 added, 2 deleted.
+async fn changes(State(b): State<Shared>, Id(id): Id) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &b.container_changes(&id).await?))
 }

@@ -181,6 +181,7 @@ async fn docker_cli_speaks_to_the_router() {
     let exported = dir.path().join("exported.tar");
     cli.ok(&["export", "-o", exported.to_str().unwrap(), "c1"]).await;
     assert_eq!(std::fs::read(&exported).unwrap(), b"rootfs of id1");
+    assert_eq!(cli.ok(&["diff", "c1"]).await, "C /etc\nD /etc/group\nA /made.txt\n");
     let out = cli.run(&["login", "-u", "u", "--password-stdin", "localhost:5000"], Some(b"p\n")).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("Login Succeeded"), "{}", out.stdout);

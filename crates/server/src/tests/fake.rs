@@ -604,6 +604,14 @@ impl ImageBackend for Fake {
         }
         Ok(stream::iter(vec![Ok(Bytes::from(format!("rootfs of {}", c.id)))]).boxed())
     }
+    async fn container_changes(&self, id: &str) -> Result<Vec<m::FilesystemChange>> {
+        self.lookup(id)?;
+        Ok(vec![
+            m::FilesystemChange { path: "/etc".into(), kind: m::ChangeType::_0 },
+            m::FilesystemChange { path: "/etc/group".into(), kind: m::ChangeType::_2 },
+            m::FilesystemChange { path: "/made.txt".into(), kind: m::ChangeType::_1 },
+        ])
+    }
     /// Password `wrong` is refused; user `token` gets an identity token.
     async fn registry_login(&self, req: LoginRequest) -> Result<Option<String>> {
         self.with(|r| r.login = Some(req.clone()));

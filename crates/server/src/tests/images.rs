@@ -266,3 +266,17 @@ async fn inspect_has_parent_and_docker_version_before_1_52() {
         assert!(v["Id"].is_string(), "{uri}");
     }
 }
+
+#[tokio::test]
+async fn changes_are_a_json_list_of_kinds() {
+    let r = server(&Fake::new());
+    let a = call(&r, Method::GET, "/v1.47/containers/c1/changes").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.json(),
+        json!([{"Path": "/etc", "Kind": 0}, {"Path": "/etc/group", "Kind": 2}, {"Path": "/made.txt", "Kind": 1}])
+    );
+    let a = call(&r, Method::GET, "/containers/nope/changes").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(a.message(), "No such container: nope");
+}
