@@ -2,8 +2,10 @@
 //!
 //! 1. The container is frozen (unless `pause=false` or it does not run), and thawed at the end.
 //! 2. Its overlay upper directory becomes a layer on top of its image's layers
-//!    ([`berth_image::ImageStore::create_layer_from_dir`]). An unchanged container adds no
-//!    layer: its history entry is marked `empty_layer`, as dockerd does for an empty diff.
+//!    ([`berth_image::ImageStore::create_layer_from_dir`]). A container with no change that
+//!    `docker diff` shows adds no layer: its history entry is marked `empty_layer`, as dockerd
+//!    does for an empty diff. (When there are changes, the runtime's mount-point stubs in the
+//!    upper directory go into the layer too: the store takes the directory as a whole.)
 //! 3. The new image's run config is the request's config (or the container's) with the
 //!    `changes` applied, completed from the container's config ([`merge`], moby's rule).
 //! 4. The config document ([`image_config`]) extends the image's: its `rootfs.diff_ids` plus
@@ -15,7 +17,6 @@
 //! Everything but [`Engine::commit_container`] is pure and tested by tables.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use berth_api::models as m;
 use berth_errdefs::{Error, Result};
@@ -252,15 +253,6 @@ fn empty_tar_diff_id() -> String {
     Digest::sha256_of(&[0u8; 1024]).to_string()
 }
 
-/// Whether a directory has any entry (a missing one has none).
-fn has_entries(dir: &Path) -> Result<bool> {
-    match std::fs::read_dir(dir) {
-        Ok(mut rd) => Ok(rd.next().is_some()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::internal(format!("read {}: {e}", dir.display()))),
-    }
-}
-
 
 impl Engine {
     /// `POST /commit`. Emits the image's `tag` (when tagged) and the container's `commit`
@@ -294,7 +286,12 @@ impl Engine {
             let kinded = |e: berth_image::Error| Error::from_kind(&e);
             let image = store.get(&image_id).map_err(kinded)?;
             let parent = image.layers.last().map(|l| l.chain_id.clone());
-            let diff_id = if has_entries(&upper)? {
+            // Nothing `docker diff` would show (the runtime's mount points do not count): no
+            // layer, as dockerd's commit of an unchanged container.
+            let changed = !crate::export::changes(&upper, &image.lower_dirs())
+                .map_err(|e| Error::internal(format!("read the changes of {id}: {e}")))?
+                .is_empty();
+            let diff_id = if changed {
                 let (layer, _) = store.create_layer_from_dir(parent.as_deref(), &upper).map_err(kinded)?;
                 (layer.diff_id != empty_tar_diff_id()).then_some(layer.diff_id)
             } else {
