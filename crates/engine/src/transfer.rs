@@ -153,13 +153,13 @@ impl Engine {
             .map_err(|e| kinded(&e))
     }
 
-    /// `docker save`: the ids of the named images (checked first: an unknown name is a 404
-    /// before any byte), and the archive as a stream.
+    /// `docker save`: the archive as a stream (the store checks every name before writing
+    /// the first byte, so an unknown one is an error, not a broken stream), and the ids the
+    /// names designate (for events; a repository name alone saves all its tags).
     pub(crate) async fn save_images(&self, names: Vec<String>) -> Result<(Vec<String>, ByteStream)> {
         let store = self.images.store().clone();
-        let mut ids = Vec::new();
-        for n in &names {
-            let id = store.resolve(n).map_err(|e| kinded(&e))?;
+        let mut ids: Vec<String> = Vec::new();
+        for id in names.iter().filter_map(|n| store.resolve(n).ok()) {
             if !ids.contains(&id) {
                 ids.push(id);
             }

@@ -277,11 +277,7 @@ async fn create(
         changes: p.all("changes"),
     };
     let id = b.image_import(req).await?;
-    let mut line = serde_json::to_vec(&serde_json::json!({ "status": id })).unwrap_or_default();
-    line.extend_from_slice(b"\r\n");
-    let mut resp = (StatusCode::OK, line).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(resp)
+    Ok(json_stream(Body::from(progress_line(&JsonMessage::status(id)))))
 }
 
 #[cfg(test)]
