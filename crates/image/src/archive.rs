@@ -373,6 +373,17 @@ struct Archive {
     links: HashMap<String, String>,
 }
 
+/// A tar error in words: the tar crate quotes the header bytes it could not read, which for a
+/// file that is no tar at all is binary noise; say what Go's archive/tar says instead.
+fn readable(e: &io::Error) -> String {
+    let msg = e.to_string();
+    if msg.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{fffd}') || msg.contains("when getting cksum") {
+        "invalid tar header".to_string()
+    } else {
+        msg
+    }
+}
+
 fn bad(msg: impl Into<String>) -> Error {
     Error::InvalidArchive(msg.into())
 }
@@ -390,7 +401,7 @@ impl Archive {
     fn extract(input: impl Read, dir: &Path) -> Result<Archive, Error> {
         let mut a = Archive::default();
         let mut tar = tar::Archive::new(input);
-        let rerr = |e: io::Error| bad(format!("invalid archive: {e}"));
+        let rerr = |e: io::Error| bad(format!("invalid archive: {}", readable(&e)));
         for (n, entry) in tar.entries().map_err(rerr)?.enumerate() {
             let mut entry = entry.map_err(rerr)?;
             let raw = entry.path().map_err(rerr)?.to_string_lossy().into_owned();
@@ -795,4 +806,21 @@ fn apply_layer(store: &ImageStore, t: &LayerTask) -> Result<(), Error> {
     }
     store.commit_layer(tmp, &t.chain, t.parent.as_deref(), &unpacked, Some(blob))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod readable_tests {
+    use super::readable;
+    use std::io;
+
+    #[test]
+    fn tar_errors_never_echo_binary_headers() {
+        for (msg, want) in [
+            ("numeric field did not have utf-8 text: \u{fffd}\u{1} when getting cksum for \u{7}", "invalid tar header"),
+            ("numeric field was not a number: abc when getting cksum for x", "invalid tar header"),
+            ("unexpected EOF", "unexpected EOF"),
+        ] {
+            assert_eq!(readable(&io::Error::other(msg)), want, "{msg:?}");
+        }
+    }
 }
