@@ -292,7 +292,7 @@ impl Engine {
                 .map_err(|e| Error::internal(format!("read the changes of {id}: {e}")))?
                 .is_empty();
             let diff_id = if changed {
-                let (layer, _) = store.create_layer_from_dir(parent.as_deref(), &upper).map_err(kinded)?;
+                let (layer, _) = store.create_layer_from_dir_skipping(parent.as_deref(), &upper, &crate::export::INIT_PATHS).map_err(kinded)?;
                 (layer.diff_id != empty_tar_diff_id()).then_some(layer.diff_id)
             } else {
                 None

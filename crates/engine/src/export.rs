@@ -32,7 +32,7 @@ const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
 
 /// The paths a runtime creates as mount points (dockerd's init layer holds them, so they are
 /// never a container's change): left out of [`changes`], their directories count as existing.
-const INIT_PATHS: [&str; 10] = [
+pub(crate) const INIT_PATHS: [&str; 10] = [
     "dev/pts",
     "dev/shm",
     "dev/console",

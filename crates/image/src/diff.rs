@@ -26,8 +26,10 @@ use crate::Error;
 const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
-/// Write the tar of the overlay upper directory `dir` to `out`.
-pub(crate) fn write_layer_tar(dir: &Path, out: impl Write) -> Result<(), Error> {
+/// Write the tar of the overlay upper directory `dir` to `out`, leaving out the paths in
+/// `skip` (relative to `dir`) when they are empty files or empty directories: the mount points
+/// a runtime made, which are no change of the container's.
+pub(crate) fn write_layer_tar(dir: &Path, skip: &[PathBuf], out: impl Write) -> Result<(), Error> {
     let md = fs::symlink_metadata(dir).map_err(Error::io(format!("stat {}", dir.display())))?;
     if !md.is_dir() {
         return Err(Error::InvalidLayer(format!(
@@ -39,6 +41,7 @@ pub(crate) fn write_layer_tar(dir: &Path, out: impl Write) -> Result<(), Error> 
         b: tar::Builder::new(io::BufWriter::with_capacity(256 * 1024, out)),
         root: dir.to_path_buf(),
         links: HashMap::new(),
+        skip: skip.to_vec(),
     };
     w.walk(Path::new(""))?;
     let mut out = w.b.into_inner().map_err(Error::io("write layer tar"))?;
@@ -51,6 +54,8 @@ struct Walker<W: Write> {
     root: PathBuf,
     /// (dev, ino) of files with several links -> the first path written.
     links: HashMap<(u64, u64), PathBuf>,
+    /// Mount-point stubs to leave out (see [`write_layer_tar`]).
+    skip: Vec<PathBuf>,
 }
 
 impl<W: Write> Walker<W> {
@@ -67,6 +72,9 @@ impl<W: Write> Walker<W> {
             let p = abs.join(&name);
             let md =
                 fs::symlink_metadata(&p).map_err(Error::io(format!("stat {}", p.display())))?;
+            if self.skip.contains(&r) && is_stub(&p, &md) {
+                continue;
+            }
             self.entry(&r, &p, &md)?;
             if md.is_dir() {
                 self.walk(&r)?;
@@ -200,6 +208,11 @@ impl<W: Write> Walker<W> {
 }
 
 /// A header with the metadata of `md` (whole-second mtime, numeric owner).
+/// An empty regular file or an empty directory.
+fn is_stub(p: &Path, md: &Metadata) -> bool {
+    (md.is_file() && md.len() == 0) || (md.is_dir() && fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(false))
+}
+
 fn header(md: &Metadata, kind: EntryType, mode: u32) -> Header {
     let mut h = Header::new_gnu();
     h.set_entry_type(kind);

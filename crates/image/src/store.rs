@@ -731,6 +731,18 @@ impl ImageStore {
         parent: Option<&str>,
         dir: &Path,
     ) -> Result<(Layer, LayerBlob), Error> {
+        self.create_layer_from_dir_skipping(parent, dir, &[])
+    }
+
+    /// [`ImageStore::create_layer_from_dir`], leaving out the paths of `skip` (relative to
+    /// `dir`) where they are empty files or directories: the mount points a runtime creates
+    /// (`etc/hosts`, `etc/resolv.conf`, ...), which `commit` must not record.
+    pub fn create_layer_from_dir_skipping(
+        &self,
+        parent: Option<&str>,
+        dir: &Path,
+        skip: &[&str],
+    ) -> Result<(Layer, LayerBlob), Error> {
         if let Some(p) = parent {
             if !self.has_layer(p) {
                 return Err(Error::LayerNotFound(p.to_string()));
@@ -738,9 +750,10 @@ impl ImageStore {
         }
         let (r, w) = io::pipe().map_err(Error::io("create a pipe"))?;
         let src = dir.to_path_buf();
+        let skip: Vec<PathBuf> = skip.iter().map(PathBuf::from).collect();
         let producer = std::thread::Builder::new()
             .name("berth-diff".into())
-            .spawn(move || crate::diff::write_layer_tar(&src, w))
+            .spawn(move || crate::diff::write_layer_tar(&src, &skip, w))
             .map_err(Error::io("start a thread"))?;
         let res = self.unpack_new_layer(io::BufReader::with_capacity(256 * 1024, r));
         let produced = producer

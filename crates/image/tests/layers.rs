@@ -846,3 +846,23 @@ fn prune_deletes_the_content_of_dangling_images() {
     assert!(!e.images.content().exists(&blob.digest));
     assert!(blob_names(&e).is_empty());
 }
+
+#[test]
+fn runtime_mount_point_stubs_are_left_out_when_asked() {
+    let e = store_env();
+    let upper = e.tmp.path().join("upper-stubs");
+    fs::create_dir_all(upper.join("etc")).unwrap();
+    fs::write(upper.join("etc/hosts"), "").unwrap();
+    fs::write(upper.join("etc/hostname"), "").unwrap();
+    fs::write(upper.join("etc/resolv.conf"), "nameserver 10.0.0.1\n").unwrap();
+    fs::create_dir(upper.join("proc")).unwrap();
+    fs::write(upper.join("made.txt"), "hi\n").unwrap();
+    let skip = ["etc/hosts", "etc/hostname", "etc/resolv.conf", "proc"];
+    let (_, blob) = e.images.create_layer_from_dir_skipping(None, &upper, &skip).unwrap();
+    let data = e.images.content().read(&blob.digest).unwrap();
+    let paths: Vec<String> = tar_entries(&data).into_iter().map(|(p, _, _)| p.trim_end_matches('/').to_string()).collect();
+    assert!(paths.contains(&"made.txt".to_string()), "{paths:?}");
+    // Empty stubs go; a stub path with content is a real change and stays.
+    assert!(!paths.iter().any(|p| p == "etc/hosts" || p == "etc/hostname" || p == "proc"), "{paths:?}");
+    assert!(paths.contains(&"etc/resolv.conf".to_string()), "{paths:?}");
+}
