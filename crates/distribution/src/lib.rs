@@ -117,6 +117,9 @@ impl HasKind for Error {
     }
 }
 
+/// Docker's backoff step between download retries.
+const RETRY_STEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How the client reaches registries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -145,6 +148,9 @@ impl Default for Options {
 pub struct Client {
     shared: Arc<Shared>,
     opts: Arc<Options>,
+    /// The backoff step between transfer retries (Docker's 5 s for downloads; the n-th
+    /// retry waits n steps).
+    retry_step: std::time::Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -160,7 +166,16 @@ impl Client {
         Ok(Client {
             shared: Arc::new(Shared::new(insecure)?),
             opts: Arc::new(opts),
+            retry_step: RETRY_STEP,
         })
+    }
+
+    /// The same client with another backoff step between transfer retries (the n-th retry
+    /// of a download or an upload waits n steps; default 5 s, as Docker). Tests use
+    /// milliseconds.
+    pub fn with_retry_backoff(mut self, step: std::time::Duration) -> Client {
+        self.retry_step = step;
+        self
     }
 
     /// A session on the repository of `r` with `access`, plus `extra` scopes (mount sources).

@@ -141,6 +141,11 @@ impl Meter {
         }
     }
 
+    /// Count from `n` again (an upload resumed where the registry stands).
+    pub fn set(&mut self, n: i64) {
+        self.current = n;
+    }
+
     /// Report the current count now.
     pub async fn flush(&mut self) {
         self.last = Some(Instant::now());

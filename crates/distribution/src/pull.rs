@@ -213,8 +213,7 @@ impl Client {
                         }
                     };
                     stop()?;
-                    let meter = Meter::new(sink.clone(), &id, "Downloading", blob.size as i64);
-                    download_blob(s, &store, &blob, Some(meter), &sink, &id, &failed).await?;
+                    download_with_retries(s, &store, &blob, &sink, &id, &failed, self.retry_step).await?;
                     drop(permit);
                     sink.update(&id, "Download complete").await;
                 }
@@ -382,10 +381,70 @@ async fn fetch_small_blob(s: &Session, d: &Descriptor, limit: usize) -> Result<B
     Ok(body)
 }
 
+/// Download attempts per layer blob (Docker's `maxDownloadAttempts`).
+pub(crate) const DOWNLOAD_ATTEMPTS: u32 = 5;
+
+/// How one download attempt failed.
+enum Fail {
+    /// Passing trouble (transport error, 5xx, a body cut short): try again.
+    Retry(Error),
+    /// The content is wrong or the pull was cancelled: give up now.
+    Fatal(Error),
+}
+
+/// [`download_blob`] up to [`DOWNLOAD_ATTEMPTS`] times, as Docker: each retry restarts the
+/// blob from its first byte after `n * step` (the n-th retry), counting down on the layer's
+/// progress line (`Retrying in 5 seconds`). Content that does not match its digest is not
+/// retried.
+async fn download_with_retries(
+    s: &Session,
+    store: &Arc<ImageStore>,
+    blob: &LayerBlob,
+    sink: &Sink,
+    id: &str,
+    failed: &AtomicBool,
+    step: std::time::Duration,
+) -> Result<(), Error> {
+    let mut attempt = 1;
+    loop {
+        let meter = Meter::new(sink.clone(), id, "Downloading", blob.size as i64);
+        let e = match download_blob(s, store, blob, Some(meter), sink, id, failed).await {
+            Ok(()) => return Ok(()),
+            Err(Fail::Fatal(e)) => return Err(e),
+            Err(Fail::Retry(e)) => e,
+        };
+        if attempt >= DOWNLOAD_ATTEMPTS {
+            return Err(e);
+        }
+        tracing::warn!("download of {} failed (attempt {attempt} of {DOWNLOAD_ATTEMPTS}): {e}", blob.digest);
+        retry_countdown(sink, id, step * attempt, failed).await?;
+        attempt += 1;
+    }
+}
+
+/// Wait `delay`, saying `Retrying in N seconds` on the line `id` once a second, as Docker.
+pub(crate) async fn retry_countdown(sink: &Sink, id: &str, delay: std::time::Duration, failed: &AtomicBool) -> Result<(), Error> {
+    let secs = delay.as_secs().max(1);
+    let tick = delay / secs as u32;
+    for left in (1..=secs).rev() {
+        if failed.load(Ordering::SeqCst) {
+            return Err(Error::Task(CANCELLED.to_string()));
+        }
+        sink.update(id, &retry_message(left)).await;
+        tokio::time::sleep(tick).await;
+    }
+    Ok(())
+}
+
+/// Docker's `Retrying in 5 seconds` / `Retrying in 1 second`.
+pub(crate) fn retry_message(secs: u64) -> String {
+    format!("Retrying in {secs} second{}", if secs == 1 { "" } else { "s" })
+}
+
 /// Download a blob into the content store: streamed to a writer on a blocking thread that
 /// hashes as it writes and commits only if digest and size match. A body longer or shorter
 /// than the descriptor's size is an error; nothing is stored then.
-pub(crate) async fn download_blob(
+async fn download_blob(
     s: &Session,
     store: &Arc<ImageStore>,
     blob: &LayerBlob,
@@ -393,15 +452,21 @@ pub(crate) async fn download_blob(
     sink: &Sink,
     id: &str,
     failed: &AtomicBool,
-) -> Result<(), Error> {
+) -> Result<(), Fail> {
     let url = s.url(&format!("blobs/{}", blob.digest));
-    let resp = s.send(Method::GET, &url, &[], ReqBody::Empty).await?;
+    // A transport failure may be passing: try again.
+    let resp = s.send(Method::GET, &url, &[], ReqBody::Empty).await.map_err(Fail::Retry)?;
     if resp.status() != StatusCode::OK {
-        return Err(Error::Registry(transport::error_of(resp).await));
+        let e = transport::error_of(resp).await;
+        let again = e.status == 429 || (500..=599).contains(&e.status);
+        let e = Error::Registry(e);
+        return Err(if again { Fail::Retry(e) } else { Fail::Fatal(e) });
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let st = store.clone();
     let (want, size) = (blob.digest.clone(), blob.size);
+    // The writer commits only what hashes to the digest; a failed attempt's partial blob is
+    // dropped with it (nothing is kept between attempts).
     let writer = tokio::task::spawn_blocking(move || -> Result<(), Error> {
         use std::io::Write as _;
         let mut w = st.content().writer()?;
@@ -417,19 +482,19 @@ pub(crate) async fn download_blob(
     let fail = loop {
         let frame = match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
             None => break None,
-            Some(Err(e)) => break Some(Error::Unreachable(format!("downloading {}: {e}", blob.digest))),
+            Some(Err(e)) => break Some(Fail::Retry(Error::Unreachable(format!("downloading {}: {e}", blob.digest)))),
             Some(Ok(f)) => f,
         };
         if failed.load(Ordering::SeqCst) {
-            break Some(Error::Task(CANCELLED.to_string()));
+            break Some(Fail::Fatal(Error::Task(CANCELLED.to_string())));
         }
         let Ok(data) = frame.into_data() else { continue };
         received += data.len() as u64;
         if blob.size > 0 && received > blob.size {
-            break Some(Error::Verification(format!(
+            break Some(Fail::Fatal(Error::Verification(format!(
                 "failed to download {}: more data than the {} bytes expected",
                 blob.digest, blob.size
-            )));
+            ))));
         }
         if let Some(m) = meter.as_mut() {
             m.add(data.len()).await;
@@ -449,12 +514,30 @@ pub(crate) async fn download_blob(
     drop(tx);
     if blob.size > 0 && received < blob.size {
         let _ = writer.await;
-        return Err(Error::Verification(format!(
+        // A body cut short: the connection may be to blame, try again.
+        return Err(Fail::Retry(Error::Verification(format!(
             "failed to download {}: unexpected EOF after {received} of {} bytes",
             blob.digest, blob.size
-        )));
+        ))));
     }
     // The writer hashed every byte; committing checks digest and size.
     sink.update(id, "Verifying Checksum").await;
-    writer.await.map_err(|e| Error::Task(format!("write blob: {e}")))?
+    // A digest or size mismatch of a complete body is the registry's lie: no retry.
+    writer
+        .await
+        .map_err(|e| Fail::Fatal(Error::Task(format!("write blob: {e}"))))?
+        .map_err(Fail::Fatal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_message_table() {
+        let cases = [(5, "Retrying in 5 seconds"), (2, "Retrying in 2 seconds"), (1, "Retrying in 1 second")];
+        for (secs, want) in cases {
+            assert_eq!(retry_message(secs), want, "{secs}");
+        }
+    }
 }

@@ -30,6 +30,8 @@ use crate::{Client, Error};
 pub(crate) const MONOLITHIC_MAX: u64 = 10 << 20;
 /// The size of one PATCH chunk.
 pub(crate) const CHUNK: u64 = 16 << 20;
+/// A failed PATCH is resumed at most this many times per blob.
+pub(crate) const UPLOAD_RETRIES: u32 = 3;
 /// Read size of the upload stream.
 const READ_CHUNK: usize = 256 << 10;
 
@@ -141,7 +143,8 @@ impl Client {
                 mine.extend(candidates.iter().cloned());
                 mine.retain(|p| p != &s.path);
                 mine.dedup();
-                let outcome = push_blob(s, store, blob, &mine, Some(Meter::new(sink.clone(), &id, "Pushing", blob.size as i64))).await?;
+                let meter = Some(Meter::new(sink.clone(), &id, "Pushing", blob.size as i64));
+                let outcome = push_blob(s, store, blob, &mine, meter, self.retry_step / 5).await?;
                 let status = match outcome {
                     Outcome::Exists => "Layer already exists".to_string(),
                     Outcome::Pushed => "Pushed".to_string(),
@@ -327,7 +330,15 @@ async fn mount_or_start(s: &Session, digest: &Digest, sources: &[String]) -> Res
 
 /// Put one blob in the repository: nothing when it is there, a mount when a source has it,
 /// else an upload.
-async fn push_blob(s: &Session, store: &Arc<ImageStore>, blob: &LayerBlob, sources: &[String], mut meter: Option<Meter>) -> Result<Outcome, Error> {
+/// A failed chunk is resumed after `backoff` times the retry's number.
+async fn push_blob(
+    s: &Session,
+    store: &Arc<ImageStore>,
+    blob: &LayerBlob,
+    sources: &[String],
+    mut meter: Option<Meter>,
+    backoff: std::time::Duration,
+) -> Result<Outcome, Error> {
     if blob_exists(s, &blob.digest).await? {
         return Ok(Outcome::Exists);
     }
@@ -341,9 +352,13 @@ async fn push_blob(s: &Session, store: &Arc<ImageStore>, blob: &LayerBlob, sourc
         finish_monolithic(s, &loc, &blob.digest, ReqBody::Stream(body, blob.size)).await?;
         return Ok(Outcome::Pushed);
     }
-    // Chunked: PATCH ranges, following the Location and Range the server returns.
+    // Chunked: PATCH ranges, following the Location and Range the server returns. A PATCH
+    // that fails (transport error, 5xx, 416) is resumed from where the registry says the
+    // upload stands; a session the registry forgot is started again once.
     let mut loc = loc;
     let mut offset = 0u64;
+    let mut retries = 0u32;
+    let mut restarted = false;
     let meter = Arc::new(tokio::sync::Mutex::new(meter));
     while offset < blob.size {
         let len = CHUNK.min(blob.size - offset);
@@ -353,24 +368,57 @@ async fn push_blob(s: &Session, store: &Arc<ImageStore>, blob: &LayerBlob, sourc
             (CONTENT_TYPE, "application/octet-stream".to_string()),
             (CONTENT_RANGE, range),
         ];
-        let resp = s.send(Method::PATCH, &loc, &h, ReqBody::Stream(body, len)).await?;
-        if resp.status() != StatusCode::ACCEPTED && resp.status() != StatusCode::NO_CONTENT {
-            return Err(push_error(transport::error_of(resp).await));
-        }
-        let next = match resp.headers().get(RANGE).and_then(|v| v.to_str().ok()).and_then(parse_range_end) {
-            Some(end) => end + 1,
-            None => offset + len,
+        let trouble = match s.send(Method::PATCH, &loc, &h, ReqBody::Stream(body, len)).await {
+            Err(e) => e,
+            Ok(resp) if resp.status() == StatusCode::ACCEPTED || resp.status() == StatusCode::NO_CONTENT => {
+                let next = match resp.headers().get(RANGE).and_then(|v| v.to_str().ok()).and_then(parse_range_end) {
+                    Some(end) => end + 1,
+                    None => offset + len,
+                };
+                if next <= offset {
+                    return Err(Error::Protocol(format!("upload of {} made no progress at byte {offset}", blob.digest)));
+                }
+                loc = location(&resp, &loc).unwrap_or(loc);
+                transport::drain(resp).await;
+                offset = next;
+                continue;
+            }
+            Ok(resp) if resumable(resp.status()) => Error::Registry(transport::error_of(resp).await),
+            Ok(resp) => return Err(push_error(transport::error_of(resp).await)),
         };
-        if next <= offset {
-            return Err(Error::Protocol(format!("upload of {} made no progress at byte {offset}", blob.digest)));
+        retries += 1;
+        if retries > UPLOAD_RETRIES {
+            return Err(trouble);
         }
-        loc = location(&resp, &loc).unwrap_or(loc);
-        transport::drain(resp).await;
-        offset = next;
+        tracing::warn!("upload of {} failed at byte {offset} (retry {retries} of {UPLOAD_RETRIES}): {trouble}", blob.digest);
+        tokio::time::sleep(backoff * retries).await;
+        match upload_status(s, &loc).await? {
+            Some((next, l)) => {
+                if next > blob.size {
+                    return Err(Error::Protocol(format!(
+                        "registry holds {next} bytes of the {}-byte blob {}",
+                        blob.size, blob.digest
+                    )));
+                }
+                offset = next;
+                loc = l;
+            }
+            None if !restarted => {
+                tracing::warn!("upload session of {} is gone; starting again", blob.digest);
+                restarted = true;
+                loc = start_upload(s, None).await?.1;
+                offset = 0;
+            }
+            None => return Err(Error::Protocol(format!("the registry lost the upload of {} twice", blob.digest))),
+        }
+        if let Some(m) = meter.lock().await.as_mut() {
+            m.set(offset as i64);
+        }
     }
     if let Some(m) = meter.lock().await.as_mut() {
         m.flush().await;
     }
+    // The registry checks the digest of everything it holds, resumed or not.
     let url = endpoint::with_query(&loc, &[("digest", &blob.digest.to_string())]);
     let resp = s.send(Method::PUT, &url, &[], ReqBody::Empty).await?;
     if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
@@ -378,6 +426,39 @@ async fn push_blob(s: &Session, store: &Arc<ImageStore>, blob: &LayerBlob, sourc
     }
     transport::drain(resp).await;
     Ok(Outcome::Pushed)
+}
+
+/// An answer to a PATCH after which the upload may go on from where the registry stands.
+fn resumable(status: StatusCode) -> bool {
+    status == StatusCode::RANGE_NOT_SATISFIABLE || status.is_server_error()
+}
+
+/// `GET <upload location>`: where the upload stands, as `(next offset, location)`; `None`
+/// when the registry no longer knows the session.
+async fn upload_status(s: &Session, loc: &str) -> Result<Option<(u64, String)>, Error> {
+    let resp = s.send(Method::GET, loc, &[], ReqBody::Empty).await?;
+    let status = resp.status();
+    if status == StatusCode::NOT_FOUND {
+        transport::drain(resp).await;
+        return Ok(None);
+    }
+    if !status.is_success() {
+        return Err(push_error(transport::error_of(resp).await));
+    }
+    let next = upload_offset(resp.headers().get(RANGE).and_then(|v| v.to_str().ok()));
+    let l = location(&resp, loc).unwrap_or_else(|_| loc.to_string());
+    transport::drain(resp).await;
+    Ok(Some((next, l)))
+}
+
+/// The next byte to send after a registry's `Range` of an upload: `0-N` -> N+1. No range,
+/// or distribution's `0-0` for an empty upload, is 0 (resending a byte is harmless, the
+/// registry answers 416 and tells again).
+fn upload_offset(range: Option<&str>) -> u64 {
+    match range.and_then(parse_range_end) {
+        Some(0) | None => 0,
+        Some(end) => end + 1,
+    }
 }
 
 /// `Range: 0-1023` (or `bytes=0-1023`) -> 1023.
@@ -469,6 +550,22 @@ mod tests {
         let cases = [("0-1023", Some(1023)), ("bytes=0-99", Some(99)), (" 0-0 ", Some(0)), ("garbage", None), ("0-", None)];
         for (input, want) in cases {
             assert_eq!(parse_range_end(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn upload_offset_table() {
+        let cases = [(Some("0-1023"), 1024), (Some("bytes=0-99"), 100), (Some("0-0"), 0), (None, 0), (Some("junk"), 0)];
+        for (input, want) in cases {
+            assert_eq!(upload_offset(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn resumable_statuses() {
+        let cases = [(416, true), (500, true), (503, true), (400, false), (401, false), (404, false)];
+        for (code, want) in cases {
+            assert_eq!(resumable(StatusCode::from_u16(code).unwrap()), want, "{code}");
         }
     }
 

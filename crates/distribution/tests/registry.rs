@@ -157,8 +157,9 @@ fn new_store() -> TestStore {
     TestStore { store: Arc::new(store), _dir: dir }
 }
 
+/// A client whose retries wait milliseconds, not Docker's seconds.
 fn client() -> Client {
-    Client::new(Options::default()).unwrap()
+    Client::new(Options::default()).unwrap().with_retry_backoff(std::time::Duration::from_millis(20))
 }
 
 /// A progress channel and the task collecting it.
@@ -324,6 +325,9 @@ async fn truncated_blob_fails_and_stores_nothing() {
     let e = client().pull(&reference(&srv.addr, "short"), None, None, st.store.clone(), tx).await.unwrap_err();
     h.await.unwrap();
     assert!(e.to_string().contains("unexpected EOF"), "{e}");
+    // A body cut short is retried, 5 tries in all (Docker's), then the pull gives up.
+    let gets = srv.log().iter().filter(|l| l.starts_with("GET ") && l.contains(&bad)).count();
+    assert_eq!(gets, 5, "{:?}", srv.log());
     assert!(!st.store.content().exists(&berth_reference::Digest::parse(&bad).unwrap()));
     assert!(st.store.get(&img.id()).is_err(), "image created");
 }
@@ -802,4 +806,135 @@ async fn interop_with_berth_registry_and_its_token_auth() {
         assert_eq!(back.image_id, img.id());
         assert_eq!(back.digest, pushed.tags[0].digest);
     }
+}
+
+// ---- Resumable uploads and retried downloads ----
+
+/// An image with one uncompressed layer bigger than one upload chunk (16 MiB), pulled from
+/// `src` into a new store and tagged `dst/<repo>:v1`. Returns (image, store, target).
+async fn big_image_in_a_store(src: &Server, dst: &Server, repo: &str) -> (TestImage, TestStore, Reference) {
+    let big = tar_of(&[("big.bin", &noise(17 << 20, 11))]);
+    let img = TestImage::new(vec![(big.clone(), OCI_TAR, big)], repo);
+    img.publish(src, "orig", "latest", false);
+    let a = new_store();
+    let (tx, h) = progress();
+    client().pull(&reference(&src.addr, "orig"), None, None, a.store.clone(), tx).await.unwrap();
+    h.await.unwrap();
+    let target = reference(&dst.addr, &format!("{repo}:v1"));
+    a.store.tag(&img.id(), &target).unwrap();
+    (img, a, target)
+}
+
+/// Push `target` from `a`, then pull it back into a new store and check the layer blob
+/// came back byte for byte.
+async fn push_and_pull_back(img: &TestImage, a: &TestStore, target: &Reference) -> Vec<String> {
+    let c = client();
+    let (tx, h) = progress();
+    c.push(target, None, a.store.clone(), tx).await.unwrap();
+    let lines = statuses(&h.await.unwrap());
+    assert_eq!(lines.iter().filter(|l| l.ends_with(": Pushed")).count(), 1, "{lines:#?}");
+    let b = new_store();
+    let (tx, h) = progress();
+    let back = c.pull(target, None, None, b.store.clone(), tx).await.unwrap();
+    h.await.unwrap();
+    assert_eq!(back.image_id, img.id());
+    let d = berth_reference::Digest::parse(&sha(&img.layers[0].0)).unwrap();
+    let got = std::fs::read(b.store.content().path(&d)).unwrap();
+    assert!(got == img.layers[0].0, "the blob pulled back differs ({} bytes)", got.len());
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_resumes_after_a_dropped_patch_and_a_416() {
+    let src = Server::start(Auth::None).await;
+    let dst = Server::start(Auth::None).await;
+    let (img, a, target) = big_image_in_a_store(&src, &dst, "resume/app").await;
+    // The first PATCH is refused with 416 (resync at 0), the next one loses its connection
+    // after 3 MiB the registry keeps (resync at 3 MiB).
+    dst.lie(Lie::Patch416Once);
+    dst.lie(Lie::DropPatchAfter(3 << 20));
+    push_and_pull_back(&img, &a, &target).await;
+    let log = dst.log();
+    let uploads: Vec<&String> = log.iter().filter(|l| l.contains("/blobs/uploads/")).collect();
+    assert_eq!(uploads.iter().filter(|l| l.starts_with("POST ")).count(), 2, "layer and config only: {uploads:#?}");
+    assert_eq!(uploads.iter().filter(|l| l.starts_with("GET ")).count(), 2, "two resyncs: {uploads:#?}");
+    // 416, dropped after 3 MiB, then the rest (one chunk) from 3 MiB.
+    assert_eq!(uploads.iter().filter(|l| l.starts_with("PATCH ")).count(), 3, "{uploads:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_starts_again_when_the_registry_forgot_the_upload() {
+    let src = Server::start(Auth::None).await;
+    let dst = Server::start(Auth::None).await;
+    let (img, a, target) = big_image_in_a_store(&src, &dst, "forgot/app").await;
+    dst.lie(Lie::DropPatchAndForget(1 << 20));
+    push_and_pull_back(&img, &a, &target).await;
+    let log = dst.log();
+    // Layer: POST, dropped PATCH, GET -> 404, POST again; config: POST.
+    assert_eq!(log.iter().filter(|l| l.starts_with("POST ") && l.contains("/blobs/uploads/")).count(), 3, "{log:#?}");
+    assert_eq!(log.iter().filter(|l| l.starts_with("GET ") && l.contains("/blobs/uploads/")).count(), 1, "{log:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_gives_up_after_three_resumes() {
+    let src = Server::start(Auth::None).await;
+    let dst = Server::start(Auth::None).await;
+    let (_img, a, target) = big_image_in_a_store(&src, &dst, "flaky/app").await;
+    for _ in 0..4 {
+        dst.lie(Lie::DropPatchAfter(1 << 20));
+    }
+    let (tx, h) = progress();
+    let e = client().push(&target, None, a.store.clone(), tx).await.unwrap_err();
+    h.await.unwrap();
+    assert_eq!(e.kind(), Kind::Unavailable, "{e}");
+    let log = dst.log();
+    assert_eq!(log.iter().filter(|l| l.starts_with("GET ") && l.contains("/blobs/uploads/")).count(), 3, "{log:#?}");
+    assert!(!log.iter().any(|l| l.starts_with("PUT ") && l.contains("digest=")), "{log:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_survives_a_503_and_a_truncated_body() {
+    let srv = Server::start(Auth::None).await;
+    let img = TestImage::three("flaky");
+    img.publish(&srv, "flaky", "latest", false);
+    let (d0, d1) = (sha(&img.layers[0].0), sha(&img.layers[1].0));
+    srv.lie(Lie::Unavailable503Once(d0.clone()));
+    srv.lie(Lie::TruncateOnce(d1.clone()));
+    let st = new_store();
+    let (tx, h) = progress();
+    let res = client().pull(&reference(&srv.addr, "flaky"), None, None, st.store.clone(), tx).await.unwrap();
+    let lines = statuses(&h.await.unwrap());
+    assert_eq!(res.image_id, img.id());
+    for d in [&d0, &d1] {
+        assert!(lines.contains(&format!("{}: Retrying in 1 second", &d[7..19])), "{lines:#?}");
+        let gets = srv.log().iter().filter(|l| l.starts_with("GET ") && l.contains(d.as_str())).count();
+        assert_eq!(gets, 2, "{:?}", srv.log());
+        assert!(st.store.content().exists(&berth_reference::Digest::parse(d).unwrap()));
+    }
+    assert!(st.store.get(&img.id()).is_ok());
+}
+
+#[tokio::test]
+async fn a_registry_that_always_lies_about_a_digest_fails_at_once() {
+    let srv = Server::start(Auth::None).await;
+    let img = TestImage::three("always");
+    img.publish(&srv, "always", "latest", false);
+    let bad = sha(&img.layers[0].0);
+    srv.lie(Lie::WrongBytes(bad.clone()));
+    let st = new_store();
+    // Docker's own 5-second backoff: a retry would show in the time taken.
+    let c = Client::new(Options::default()).unwrap();
+    let started = std::time::Instant::now();
+    let (tx, h) = progress();
+    let e = tokio::time::timeout(std::time::Duration::from_secs(30), c.pull(&reference(&srv.addr, "always"), None, None, st.store.clone(), tx))
+        .await
+        .expect("the pull must not retry forever")
+        .unwrap_err();
+    let lines = statuses(&h.await.unwrap());
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "took {:?}", started.elapsed());
+    assert_eq!(e.kind(), Kind::InvalidArgument, "{e}");
+    assert!(!lines.iter().any(|l| l.contains("Retrying")), "{lines:#?}");
+    let gets = srv.log().iter().filter(|l| l.starts_with("GET ") && l.contains(&bad)).count();
+    assert_eq!(gets, 1, "{:?}", srv.log());
+    assert!(!st.store.content().exists(&berth_reference::Digest::parse(&bad).unwrap()));
 }

@@ -30,6 +30,29 @@ pub enum Lie {
     Truncate(String),
     /// Redirect GETs of this blob to `<base>/v2/<name>/blobs/<digest>` (base: `http://host:port`).
     Redirect(String, String),
+    /// Once: answer a GET of this blob with 503.
+    Unavailable503Once(String),
+    /// Once: serve only half of this blob.
+    TruncateOnce(String),
+    /// Once: keep only the first K bytes of the next PATCH, then drop the connection
+    /// without answering.
+    DropPatchAfter(usize),
+    /// Once: as `DropPatchAfter`, and forget the upload session too.
+    DropPatchAndForget(usize),
+    /// Once: answer the next PATCH with 416 (without keeping any of it).
+    Patch416Once,
+}
+
+/// Drop the connection the current request came on: unwinding the connection's task
+/// closes its socket (`resume_unwind` skips the panic hook, so nothing is printed).
+fn drop_connection() -> ! {
+    std::panic::resume_unwind(Box::new("fake registry: connection dropped on purpose"))
+}
+
+/// Take the first once-only lie `pick` accepts out of the list.
+fn take_lie<T>(lies: &mut Vec<Lie>, pick: impl Fn(&Lie) -> Option<T>) -> Option<T> {
+    let i = lies.iter().position(|l| pick(l).is_some())?;
+    pick(&lies.remove(i))
 }
 
 #[derive(Default)]
@@ -297,6 +320,15 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request) -> Response {
                 return errors(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry");
             };
             let mut b = b;
+            if method == Method::GET {
+                let t = tail.to_string();
+                if take_lie(&mut st.lies, |l| matches!(l, Lie::Unavailable503Once(d) if *d == t).then_some(())).is_some() {
+                    return errors(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again later");
+                }
+                if take_lie(&mut st.lies, |l| matches!(l, Lie::TruncateOnce(d) if *d == t).then_some(())).is_some() {
+                    b = b.slice(..b.len() / 2);
+                }
+            }
             for l in &st.lies {
                 if let Lie::Redirect(d, base) = l {
                     if d == tail && method == Method::GET {
@@ -353,7 +385,36 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request) -> Response {
                 .body(Body::empty())
                 .unwrap()
         }
+        ("uploads", Method::GET) => match st.uploads.get(tail) {
+            Some(buf) => Response::builder()
+                .status(204)
+                .header(header::LOCATION, format!("/v2/{name}/blobs/uploads/{tail}?_state=s"))
+                .header(header::RANGE, format!("0-{}", buf.len().saturating_sub(1)))
+                .header("Docker-Upload-UUID", tail)
+                .body(Body::empty())
+                .unwrap(),
+            None => errors(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"),
+        },
         ("uploads", Method::PATCH) => {
+            if st.uploads.contains_key(tail) {
+                if take_lie(&mut st.lies, |l| matches!(l, Lie::Patch416Once).then_some(())).is_some() {
+                    return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                }
+                let drop_after = take_lie(&mut st.lies, |l| match l {
+                    Lie::DropPatchAfter(k) => Some((*k, false)),
+                    Lie::DropPatchAndForget(k) => Some((*k, true)),
+                    _ => None,
+                });
+                if let Some((k, forget)) = drop_after {
+                    if forget {
+                        st.uploads.remove(tail);
+                    } else if let Some(buf) = st.uploads.get_mut(tail) {
+                        buf.extend_from_slice(&body[..k.min(body.len())]);
+                    }
+                    drop(st);
+                    drop_connection();
+                }
+            }
             let Some(buf) = st.uploads.get_mut(tail) else {
                 return errors(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry");
             };
