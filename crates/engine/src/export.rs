@@ -18,16 +18,17 @@
 //! size its header announced; one that disappears is left out.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::{self, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use tar::{EntryType, Header};
+use berth_image::tarfmt;
+use tar::EntryType;
 
-const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
+const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
 
 /// The paths a runtime creates as mount points (dockerd's init layer holds them, so they are
@@ -262,7 +263,7 @@ impl<W: Write> Merger<W> {
             if md.nlink() > 1 {
                 if let Some(first) = self.links.get(&(md.dev(), md.ino())).cloned() {
                     self.pax(&records)?;
-                    let mut h = header(md, EntryType::Link, mode);
+                    let mut h = tarfmt::header(md, EntryType::Link, mode);
                     return self.b.append_link(&mut h, rel, &first).map_err(werr);
                 }
             }
@@ -276,14 +277,14 @@ impl<W: Write> Merger<W> {
                 self.links.insert((md.dev(), md.ino()), rel.to_path_buf());
             }
             self.pax(&records)?;
-            let mut h = header(md, EntryType::Regular, mode);
+            let mut h = tarfmt::header(md, EntryType::Regular, mode);
             h.set_size(md.len());
             // Exactly the announced size, even if the file changes under us.
             let data = f.take(md.len()).chain(io::repeat(0)).take(md.len());
             self.b.append_data(&mut h, rel, data).map_err(werr)
         } else if ft.is_dir() {
             self.pax(&records)?;
-            let mut h = header(md, EntryType::Directory, mode);
+            let mut h = tarfmt::header(md, EntryType::Directory, mode);
             self.b.append_data(&mut h, rel, io::empty()).map_err(werr)
         } else if ft.is_symlink() {
             let target = match fs::read_link(abs) {
@@ -292,7 +293,7 @@ impl<W: Write> Merger<W> {
                 Err(e) => return Err(ctx("readlink", abs)(e)),
             };
             self.pax(&records)?;
-            let mut h = header(md, EntryType::Symlink, mode);
+            let mut h = tarfmt::header(md, EntryType::Symlink, mode);
             self.b.append_link(&mut h, rel, &target).map_err(werr)
         } else {
             let kind = if ft.is_char_device() {
@@ -303,7 +304,7 @@ impl<W: Write> Merger<W> {
                 EntryType::Fifo
             };
             self.pax(&records)?;
-            let mut h = header(md, kind, mode);
+            let mut h = tarfmt::header(md, kind, mode);
             if kind != EntryType::Fifo {
                 let dev = md.rdev() as libc::dev_t;
                 h.set_device_major(libc::major(dev))?;
@@ -315,109 +316,28 @@ impl<W: Write> Merger<W> {
 
     /// A PAX extended header for the next entry.
     fn pax(&mut self, records: &[(String, Vec<u8>)]) -> io::Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut data = Vec::new();
-        for (k, v) in records {
-            data.extend_from_slice(&pax_record(k, v));
-        }
-        let mut h = Header::new_ustar();
-        h.set_entry_type(EntryType::XHeader);
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_mtime(0);
-        self.b.append_data(&mut h, "PaxHeaders.0/entry", &data[..])
+        let Some((mut h, data)) = tarfmt::pax_header(records) else { return Ok(()) };
+        self.b.append_data(&mut h, tarfmt::PAX_NAME, &data[..])
     }
 }
 
-/// A header with the metadata of `md` (whole-second mtime, numeric owner).
-fn header(md: &Metadata, kind: EntryType, mode: u32) -> Header {
-    let mut h = Header::new_gnu();
-    h.set_entry_type(kind);
-    h.set_mode(mode);
-    h.set_uid(md.uid() as u64);
-    h.set_gid(md.gid() as u64);
-    h.set_mtime(md.mtime().max(0) as u64);
-    h.set_size(0);
-    h
-}
 
-/// One PAX record, `<len> <key>=<value>\n`, where the length counts itself.
-fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
-    let rest = key.len() + value.len() + 3;
-    let mut len = rest + 1;
-    while rest + len.to_string().len() != len {
-        len = rest + len.to_string().len();
-    }
-    let mut out = format!("{len} {key}=").into_bytes();
-    out.extend_from_slice(value);
-    out.push(b'\n');
-    out
-}
-
-fn cpath(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path with a NUL byte"))
-}
-
-/// `lgetxattr` into a growing buffer; None when the attribute is absent.
-fn get_xattr(c: &CString, name: &CString) -> io::Result<Option<Vec<u8>>> {
-    let mut buf = vec![0u8; 256];
-    loop {
-        // SAFETY: valid NUL-terminated strings; the buffer is valid for its length.
-        let r = unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        if r >= 0 {
-            buf.truncate(r as usize);
-            return Ok(Some(buf));
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ERANGE) => buf.resize(buf.len() * 4, 0),
-            Some(libc::ENODATA) | Some(libc::ENOTSUP) | Some(libc::ENOENT) => return Ok(None),
-            _ => return Err(e),
-        }
-    }
-}
 
 /// Whether overlayfs reads directory `p` of a layer as opaque.
 fn is_opaque(p: &Path) -> io::Result<bool> {
-    let name = CString::new(OPAQUE_XATTR).map_err(io::Error::other)?;
-    Ok(get_xattr(&cpath(p)?, &name).map_err(ctx("read xattr of", p))?.as_deref() == Some(b"y"))
+    let v = tarfmt::get_xattr(p, OPAQUE_XATTR).map_err(ctx("read xattr of", p))?;
+    Ok(v.as_deref() == Some(b"y"))
 }
 
 /// The xattrs of `p` (not following a final symlink), sorted by name.
 fn list_xattrs(p: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
-    let c = cpath(p)?;
-    let mut names = vec![0u8; 1024];
-    let len = loop {
-        // SAFETY: valid NUL-terminated path; the buffer is valid for its length.
-        let r = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-        if r >= 0 {
-            break r as usize;
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
-            Some(libc::ENOTSUP) | Some(libc::ENOENT) => return Ok(Vec::new()),
-            _ => return Err(ctx("list xattrs of", p)(e)),
-        }
-    };
-    names.truncate(len);
-    let mut out = Vec::new();
-    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let Ok(key) = std::str::from_utf8(name) else { continue };
-        let cname = CString::new(name).map_err(io::Error::other)?;
-        if let Some(v) = get_xattr(&c, &cname).map_err(ctx("read xattr of", p))? {
-            out.push((key.to_string(), v));
-        }
-    }
-    out.sort();
-    Ok(out)
+    tarfmt::list_xattrs(p).map_err(ctx("read xattrs of", p))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CString;
     use std::os::unix::fs::PermissionsExt;
 
     fn is_root() -> bool {
@@ -430,14 +350,18 @@ mod tests {
         fs::write(p, data).unwrap();
     }
 
+    fn cpath(p: &Path) -> CString {
+        CString::new(p.as_os_str().as_bytes()).unwrap()
+    }
+
     fn whiteout(p: &Path) {
-        let c = cpath(p).unwrap();
+        let c = cpath(p);
         // SAFETY: valid path.
         assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) }, 0, "mknod {}", p.display());
     }
 
     fn opaque(p: &Path) {
-        let (c, n) = (cpath(p).unwrap(), CString::new(OPAQUE_XATTR).unwrap());
+        let (c, n) = (cpath(p), CString::new(OPAQUE_XATTR).unwrap());
         // SAFETY: valid strings and a one-byte value.
         let r = unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
         assert_eq!(r, 0, "setxattr {}: {}", p.display(), io::Error::last_os_error());
@@ -597,15 +521,5 @@ mod tests {
         let mut out = Vec::new();
         write_merged_tar(&[tmp.path().to_path_buf()], &mut out).unwrap();
         assert_eq!(out, vec![0u8; 1024]);
-    }
-
-    #[test]
-    fn pax_records_count_their_own_length() {
-        for (k, v, want) in [("a", "b", "6 a=b\n"), ("SCHILY.xattr.user.x", "12345", "29 SCHILY.xattr.user.x=12345\n")] {
-            assert_eq!(String::from_utf8(pax_record(k, v.as_bytes())).unwrap(), want);
-        }
-        let long = "v".repeat(95);
-        let r = pax_record("k", long.as_bytes());
-        assert_eq!(r.len().to_string(), String::from_utf8_lossy(&r).split(' ').next().unwrap());
     }
 }

@@ -865,7 +865,7 @@ fn network_matches(rec: &NetRecord, filters: &Filters, in_use: bool) -> Result<b
             continue;
         }
         let ok = match k.as_str() {
-            "driver" => vals.iter().any(|v| *v == rec.driver),
+            "driver" => vals.contains(&rec.driver),
             "id" => vals.iter().any(|v| rec.id.starts_with(v.as_str())),
             "name" => vals.iter().any(|v| rec.name.contains(v.as_str())),
             "scope" => vals.iter().any(|v| v == "local"),

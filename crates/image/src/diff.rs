@@ -12,16 +12,16 @@
 //! Sockets are skipped, as Docker skips them.
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::fs::{self, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use tar::{EntryType, Header};
+use tar::EntryType;
 
-use crate::Error;
+use crate::{tarfmt, Error};
 
 const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
@@ -95,7 +95,7 @@ impl<W: Write> Walker<W> {
             let mut wh = OsString::from(".wh.");
             wh.push(name);
             let path = rel.with_file_name(wh);
-            let mut h = header(md, EntryType::Regular, 0o600);
+            let mut h = tarfmt::header(md, EntryType::Regular, 0o600);
             self.b
                 .append_data(&mut h, &path, io::empty())
                 .map_err(werr(&path))?;
@@ -125,7 +125,7 @@ impl<W: Write> Walker<W> {
 
         if ft.is_file() && md.nlink() > 1 {
             if let Some(first) = self.links.get(&(md.dev(), md.ino())).cloned() {
-                let mut h = header(md, EntryType::Link, mode);
+                let mut h = tarfmt::header(md, EntryType::Link, mode);
                 self.pax(&records)?;
                 self.b.append_link(&mut h, rel, &first).map_err(werr(rel))?;
                 return Ok(());
@@ -134,7 +134,7 @@ impl<W: Write> Walker<W> {
         }
         self.pax(&records)?;
         if ft.is_file() {
-            let mut h = header(md, EntryType::Regular, mode);
+            let mut h = tarfmt::header(md, EntryType::Regular, mode);
             h.set_size(md.len());
             let f = fs::OpenOptions::new()
                 .read(true)
@@ -148,13 +148,13 @@ impl<W: Write> Walker<W> {
             };
             self.b.append_data(&mut h, rel, data).map_err(werr(rel))?;
         } else if ft.is_dir() {
-            let mut h = header(md, EntryType::Directory, mode);
+            let mut h = tarfmt::header(md, EntryType::Directory, mode);
             self.b
                 .append_data(&mut h, rel, io::empty())
                 .map_err(werr(rel))?;
             if opaque {
                 let path = rel.join(".wh..wh..opq");
-                let mut h = header(md, EntryType::Regular, mode & 0o777);
+                let mut h = tarfmt::header(md, EntryType::Regular, mode & 0o777);
                 self.b
                     .append_data(&mut h, &path, io::empty())
                     .map_err(werr(&path))?;
@@ -162,7 +162,7 @@ impl<W: Write> Walker<W> {
         } else if ft.is_symlink() {
             let target =
                 fs::read_link(abs).map_err(Error::io(format!("readlink {}", abs.display())))?;
-            let mut h = header(md, EntryType::Symlink, mode);
+            let mut h = tarfmt::header(md, EntryType::Symlink, mode);
             self.b
                 .append_link(&mut h, rel, &target)
                 .map_err(werr(rel))?;
@@ -174,7 +174,7 @@ impl<W: Write> Walker<W> {
             } else {
                 EntryType::Fifo
             };
-            let mut h = header(md, kind, mode);
+            let mut h = tarfmt::header(md, kind, mode);
             if kind != EntryType::Fifo {
                 let dev = md.rdev() as libc::dev_t;
                 h.set_device_major(libc::major(dev)).map_err(werr(rel))?;
@@ -189,57 +189,19 @@ impl<W: Write> Walker<W> {
 
     /// A PAX extended header for the next entry.
     fn pax(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), Error> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut data = Vec::new();
-        for (k, v) in records {
-            data.extend_from_slice(&pax_record(k, v));
-        }
-        let mut h = Header::new_ustar();
-        h.set_entry_type(EntryType::XHeader);
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_mtime(0);
+        let Some((mut h, data)) = tarfmt::pax_header(records) else { return Ok(()) };
         self.b
-            .append_data(&mut h, "PaxHeaders.0/entry", &data[..])
+            .append_data(&mut h, tarfmt::PAX_NAME, &data[..])
             .map_err(Error::io("write layer tar"))
     }
 }
 
-/// A header with the metadata of `md` (whole-second mtime, numeric owner).
 /// An empty regular file or an empty directory.
 fn is_stub(p: &Path, md: &Metadata) -> bool {
     (md.is_file() && md.len() == 0) || (md.is_dir() && fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(false))
 }
 
-fn header(md: &Metadata, kind: EntryType, mode: u32) -> Header {
-    let mut h = Header::new_gnu();
-    h.set_entry_type(kind);
-    h.set_mode(mode);
-    h.set_uid(md.uid() as u64);
-    h.set_gid(md.gid() as u64);
-    h.set_mtime(md.mtime().max(0) as u64);
-    h.set_size(0);
-    h
-}
 
-/// One PAX record: `<len> <key>=<value>\n`, the length counting itself.
-pub(crate) fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
-    let rest = 1 + key.len() + 1 + value.len() + 1;
-    let mut len = rest + 1;
-    loop {
-        let total = rest + len.to_string().len();
-        if total == len {
-            break;
-        }
-        len = total;
-    }
-    let mut out = format!("{len} {key}=").into_bytes();
-    out.extend_from_slice(value);
-    out.push(b'\n');
-    out
-}
 
 /// Names a read error after the file it came from.
 struct ReadErr<'a, R> {
@@ -255,64 +217,7 @@ impl<R: Read> Read for ReadErr<'_, R> {
     }
 }
 
-fn cpath(p: &Path) -> Result<CString, Error> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| Error::InvalidLayer(format!("path {p:?} contains a NUL byte")))
-}
-
-/// The xattrs of `p` (not following a final symlink). Filesystems without xattrs have none.
+/// The xattrs of `p` (not following a final symlink), sorted; none where unsupported.
 pub(crate) fn list_xattrs(p: &Path) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    let c = cpath(p)?;
-    let ioerr = |what: &str| Error::io(format!("{what} {}", p.display()));
-    let mut names = vec![0u8; 1024];
-    let len = loop {
-        // SAFETY: c is a valid path, the buffer is valid for its length.
-        let r = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-        if r >= 0 {
-            break r as usize;
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
-            Some(libc::ENOTSUP) => return Ok(Vec::new()),
-            _ => return Err(ioerr("list xattrs of")(e)),
-        }
-    };
-    names.truncate(len);
-    let mut out = Vec::new();
-    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let Ok(key) = std::str::from_utf8(name) else {
-            continue;
-        };
-        let cname = CString::new(name).map_err(|_| ioerr("xattr of")(io::Error::other("NUL")))?;
-        let mut val = vec![0u8; 256];
-        loop {
-            // SAFETY: valid path and name, the buffer is valid for its length.
-            let r = unsafe {
-                libc::lgetxattr(
-                    c.as_ptr(),
-                    cname.as_ptr(),
-                    val.as_mut_ptr().cast(),
-                    val.len(),
-                )
-            };
-            if r >= 0 {
-                val.truncate(r as usize);
-                out.push((key.to_string(), val));
-                break;
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::ERANGE) => {
-                    let n = val.len() * 4;
-                    val.resize(n, 0);
-                }
-                // Removed meanwhile.
-                Some(libc::ENODATA) => break,
-                _ => return Err(ioerr("read xattr of")(e)),
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    tarfmt::list_xattrs(p).map_err(Error::io(format!("read xattrs of {}", p.display())))
 }

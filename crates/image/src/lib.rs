@@ -45,6 +45,7 @@ mod gzip;
 pub mod manifest;
 mod serde_digest;
 mod store;
+pub mod tarfmt;
 mod unpack;
 
 pub use changes::{apply_changes, ChangeError};
