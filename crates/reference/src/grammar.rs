@@ -59,7 +59,7 @@ pub(crate) fn is_path_component(s: &str) -> bool {
 }
 
 /// `remote-name`.
-pub(crate) fn is_remote_name(s: &str) -> bool {
+pub fn is_remote_name(s: &str) -> bool {
     s.split('/').all(is_path_component)
 }
 
@@ -100,7 +100,7 @@ pub(crate) fn is_domain_and_port(s: &str) -> bool {
 }
 
 /// `tag`.
-pub(crate) fn is_tag(s: &str) -> bool {
+pub fn is_tag(s: &str) -> bool {
     let b = s.as_bytes();
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     !b.is_empty()

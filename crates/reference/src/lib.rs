@@ -21,6 +21,7 @@ mod pattern;
 mod reference;
 
 pub use digest::{Algorithm, Digest};
+pub use grammar::{is_remote_name, is_tag};
 pub use id::{is_full_id, is_id_prefix, looks_like_id_prefix, short_id};
 pub use pattern::path_match;
 pub use reference::{familiar_match, parse_any, repo_tag_reference, AnyReference, Reference};

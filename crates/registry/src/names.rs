@@ -35,54 +35,14 @@ impl fmt::Display for RepoName {
     }
 }
 
-/// Whether `s` is a repository name per the spec.
+/// Whether `s` is a repository name per the spec (the reference grammar's remote name).
 pub fn is_valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= NAME_MAX && s.split('/').all(is_component)
-}
-
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
-fn is_component(c: &str) -> bool {
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    let mut i = 0;
-    loop {
-        // A run of alphanumerics.
-        let start = i;
-        while i < b.len() && alnum(b[i]) {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-        if i == b.len() {
-            return true;
-        }
-        // A separator: '.', '_', '__' or one or more '-'.
-        match b[i] {
-            b'.' => i += 1,
-            b'_' => {
-                i += 1;
-                if i < b.len() && b[i] == b'_' {
-                    i += 1;
-                }
-            }
-            b'-' => {
-                while i < b.len() && b[i] == b'-' {
-                    i += 1;
-                }
-            }
-            _ => return false,
-        }
-    }
+    s.len() <= NAME_MAX && berth_reference::is_remote_name(s)
 }
 
 /// Whether `s` is a tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
 pub fn is_valid_tag(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b[1..].iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    berth_reference::is_tag(s)
 }
 
 /// The `<tag-or-digest>` of a manifest URL.
