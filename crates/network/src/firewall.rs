@@ -146,6 +146,28 @@ impl Family {
     }
 }
 
+impl PortForward {
+    /// How this forward renders in family `fam`: None when it has no place there (its
+    /// container or its host address is of the other family), else the host address it is
+    /// limited to (None: every local address) and the DNAT target `ip:port` / `[ip]:port`.
+    fn in_family(&self, fam: Family) -> Option<(Option<IpAddr>, String)> {
+        if !fam.matches(&self.container_ip) {
+            return None;
+        }
+        let daddr = match self.host_ip {
+            Some(ip) if ip.is_unspecified() => None,
+            Some(ip) if fam.matches(&ip) => Some(ip),
+            Some(_) => return None,
+            None => None,
+        };
+        let to = match self.container_ip {
+            IpAddr::V4(ip) => format!("{ip}:{}", self.container_port),
+            IpAddr::V6(ip) => format!("[{ip}]:{}", self.container_port),
+        };
+        Some((daddr, to))
+    }
+}
+
 /// A complete nft script that atomically replaces tables `ip <table>` and `ip6 <table>` with
 /// the rules for `rs`: `add table` (so the delete never fails), `delete table`, then the full
 /// definition. Deterministic: bridges are ordered by device and forwards sorted, so the same
@@ -197,17 +219,9 @@ fn render_table(out: &mut String, table: &str, fam: Family, bridges: &[&BridgeRu
     }
 
     let _ = writeln!(out, "\tchain ports {{");
-    for f in forwards.iter().filter(|f| fam.matches(&f.container_ip)) {
-        let daddr = match f.host_ip {
-            Some(ip) if ip.is_unspecified() => String::new(),
-            Some(ip) if fam.matches(&ip) => format!("{t} daddr {ip} "),
-            Some(_) => continue,
-            None => String::new(),
-        };
-        let to = match f.container_ip {
-            IpAddr::V4(ip) => format!("{ip}:{}", f.container_port),
-            IpAddr::V6(ip) => format!("[{ip}]:{}", f.container_port),
-        };
+    for f in forwards {
+        let Some((daddr, to)) = f.in_family(fam) else { continue };
+        let daddr = daddr.map(|ip| format!("{t} daddr {ip} ")).unwrap_or_default();
         let p = f.proto.as_str();
         let _ = writeln!(out, "\t\tmeta l4proto {p} {daddr}{p} dport {} dnat to {to}", f.host_port);
     }

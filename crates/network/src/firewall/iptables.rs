@@ -33,7 +33,6 @@
 //! host's own rules after our jump. `RETURN` keeps "our rules only add drops".
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
@@ -155,17 +154,9 @@ fn render_family(
     for c in [&chains.pre, &chains.out] {
         let _ = writeln!(out, "-A {c} -m addrtype --dst-type LOCAL -j {}", chains.ports);
     }
-    for f in forwards.iter().filter(|f| fam.matches(&f.container_ip)) {
-        let daddr = match f.host_ip {
-            Some(ip) if ip.is_unspecified() => String::new(),
-            Some(ip) if fam.matches(&ip) => format!("-d {ip}/{host_len} "),
-            Some(_) => continue,
-            None => String::new(),
-        };
-        let to = match f.container_ip {
-            IpAddr::V4(ip) => format!("{ip}:{}", f.container_port),
-            IpAddr::V6(ip) => format!("[{ip}]:{}", f.container_port),
-        };
+    for f in forwards {
+        let Some((daddr, to)) = f.in_family(fam) else { continue };
+        let daddr = daddr.map(|ip| format!("-d {ip}/{host_len} ")).unwrap_or_default();
         let p = f.proto.as_str();
         let _ = writeln!(
             out,
