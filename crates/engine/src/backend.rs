@@ -59,7 +59,7 @@ fn port_filter(filter: &str, keys: &[String]) -> bool {
     })
 }
 
-fn label_matches(labels: &HashMap<String, String>, f: &str) -> bool {
+pub(crate) fn label_matches(labels: &HashMap<String, String>, f: &str) -> bool {
     match f.split_once('=') {
         Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
         None => labels.contains_key(f),

@@ -852,10 +852,7 @@ fn hex_bytes(id: &str) -> Vec<u8> {
 }
 
 fn labels_match(labels: &HashMap<String, String>, filters: &Filters) -> bool {
-    let has = |f: &str| match f.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(f),
-    };
+    let has = |f: &str| crate::backend::label_matches(labels, f);
     filters.get("label").is_none_or(|fs| fs.iter().all(|f| has(f))) && filters.get("label!").is_none_or(|fs| fs.iter().all(|f| !has(f)))
 }
 

@@ -19,7 +19,7 @@ use berth_api::models as m;
 use berth_errdefs::{Error, HasKind, Kind, Result};
 use berth_network::files;
 use berth_network::ipam;
-use berth_network::ports::{self, Binding, Proto};
+use berth_network::ports::{self, Binding};
 use berth_runtime::spec::NetworkNamespace;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -73,12 +73,6 @@ pub(crate) struct Published {
     pub host_port: u16,
     pub container_ip: IpAddr,
     pub device: String,
-}
-
-fn random_hex(n: usize) -> String {
-    let mut b = vec![0u8; n.div_ceil(2)];
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect::<String>()[..n].to_string()
 }
 
 /// The network the container's NetworkMode names, as a key of its `networks` map.
@@ -370,7 +364,7 @@ impl Engine {
     ) -> Result<Endpoint> {
         let st = &self.net.st;
         let addrs = st.addresses(net, s, undo)?;
-        let suffix = random_hex(7);
+        let suffix = crate::containers::new_id()[..7].to_string();
         let tmp = format!("p{}{suffix}", st.hash6);
         let ifname = format!("eth{index}");
         let mtu = net.options.get("com.docker.network.driver.mtu").and_then(|m| m.parse().ok()).or(st.cfg.mtu);
@@ -593,7 +587,7 @@ impl Engine {
         }
         if let Some(sb) = sb {
             for p in &sb.ports {
-                let key = format!("{}/{}", p.binding.container_port, proto_name(p.binding.proto));
+                let key = format!("{}/{}", p.binding.container_port, p.binding.proto.as_str());
                 let entry = ports.entry(key).or_insert(None).get_or_insert_with(Vec::new);
                 entry.push(m::PortBinding {
                     host_ip: Some(p.binding.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into())),
@@ -621,32 +615,18 @@ impl Engine {
                     ip: Some(p.binding.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into())),
                     private_port: p.binding.container_port,
                     public_port: Some(p.host_port),
-                    typ: serde_json::from_value(serde_json::Value::String(proto_name(p.binding.proto).into())).ok(),
+                    typ: serde_json::from_value(serde_json::Value::String(p.binding.proto.as_str().into())).ok(),
                 });
             }
         }
         for e in rec.config.exposed_ports.clone().unwrap_or_default() {
-            let (port, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
-            let Ok(port) = port.parse::<u16>() else { continue };
-            let pr = match proto {
-                "udp" => Proto::Udp,
-                "sctp" => Proto::Sctp,
-                _ => Proto::Tcp,
-            };
-            if published.contains(&(port, pr)) {
+            let Ok((port, proto)) = ports::parse_key(&e) else { continue };
+            if published.contains(&(port, proto)) {
                 continue;
             }
-            out.push(m::PortSummary { ip: None, private_port: port, public_port: None, typ: serde_json::from_value(serde_json::Value::String(proto.into())).ok() });
+            out.push(m::PortSummary { ip: None, private_port: port, public_port: None, typ: serde_json::from_value(serde_json::Value::String(proto.as_str().into())).ok() });
         }
         out
-    }
-}
-
-fn proto_name(p: Proto) -> &'static str {
-    match p {
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-        Proto::Sctp => "sctp",
     }
 }
 
