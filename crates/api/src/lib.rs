@@ -27,6 +27,24 @@ pub struct SystemDataUsage {
     pub build_cache: Vec<models::BuildCache>,
 }
 
+/// A path in a container as `HEAD/GET /containers/{id}/archive` describe it in the
+/// `X-Docker-Container-Path-Stat` header (base64 of this JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PathStat {
+    /// The base name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Go's `os.FileMode` bits: permissions plus type bits (directory `1 << 31`, symlink
+    /// `1 << 27`, ...).
+    pub mode: u32,
+    /// Modification time, RFC 3339.
+    pub mtime: String,
+    /// Where a symlink points (resolved inside the container), else empty.
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
 /// The newest API version berthd speaks; unversioned paths mean this version.
 pub const API_VERSION: &str = "1.47";
 /// The oldest API version berthd accepts.

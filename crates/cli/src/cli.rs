@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{container, distribution, image, network, registry, run, system};
+use crate::commands::{build, container, context, cp, distribution, image, network, registry, run, stats, system, volume};
 
 /// The berth command line.
 #[derive(Parser, Debug)]
@@ -87,6 +87,23 @@ pub enum Command {
     /// Show the Docker version information
     Version(system::FormatArgs),
     /// Manage containers
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(stats::UpdateArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Manage contexts
+    #[command(subcommand)]
+    Context(context::ContextCommand),
     #[command(subcommand)]
     Container(ContainerCommand),
     /// Manage images
@@ -147,6 +164,12 @@ pub enum ContainerCommand {
     Commit(distribution::CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(distribution::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(stats::UpdateArgs),
 }
 
 /// `berth network ...`
@@ -195,6 +218,8 @@ pub enum ImageCommand {
     Save(distribution::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(distribution::LoadArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
 }
 
 /// `berth system ...`

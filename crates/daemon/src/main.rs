@@ -208,6 +208,8 @@ async fn run(args: Args) -> Result<()> {
         insecure_registries,
         max_concurrent_downloads,
         max_concurrent_uploads,
+        userns_remap: None,
+        seccomp_profile: None,
     };
     let engine = berth_engine::Engine::open(cfg).await.map_err(|e| anyhow::anyhow!("open engine: {e}"))?;
     let backend: Arc<dyn berth_engine::service::Backend> = Arc::new(engine.clone());

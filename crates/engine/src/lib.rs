@@ -7,7 +7,9 @@
 //!   the `service` traits are implemented in `backend.rs`, which only delegates.
 #![deny(missing_docs)]
 
+mod archive;
 mod backend;
+mod build;
 mod commit;
 mod containers;
 mod events;
@@ -19,12 +21,15 @@ mod lifecycle;
 mod logs;
 mod monitor_client;
 mod networks;
+mod resources;
 mod sandbox;
+mod security;
 pub mod service;
 mod specgen;
 mod system;
 mod top;
 mod transfer;
+mod volumes;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -63,6 +68,10 @@ pub struct Config {
     pub max_concurrent_downloads: usize,
     /// Layers uploaded at once per push (`--max-concurrent-uploads`, default 5).
     pub max_concurrent_uploads: usize,
+    /// `--userns-remap`: `default`, `user`, `user:group` or `uid:gid`; None: no remapping.
+    pub userns_remap: Option<String>,
+    /// `--seccomp-profile`: a profile file replacing the default one, or `unconfined`.
+    pub seccomp_profile: Option<PathBuf>,
 }
 
 /// How berthd sets up networks (`--bip`, `--bridge`, `--iptables`, `default-address-pools`).
@@ -107,6 +116,8 @@ pub struct Engine {
     cgroup_parent: String,
     host: system::HostFacts,
     net: networks::Networking,
+    #[allow(dead_code)] // read once volumes are wired in
+    volumes: volumes::Volumes,
 }
 
 impl std::fmt::Debug for Engine {
@@ -143,6 +154,7 @@ impl Engine {
         let cgroup_parent = format!("berth-{}", short_hash(&cfg.data_root.display().to_string()));
         let host = system::HostFacts::probe();
         let net = networks::Networking::open(&cfg, store.clone()).await?;
+        let volumes = volumes::Volumes::open(&cfg, store.clone())?;
         let engine = Arc::new(Engine {
             cfg,
             store,
@@ -156,6 +168,7 @@ impl Engine {
             cgroup_parent,
             host,
             net,
+            volumes,
         });
         engine.clone().recover().await?;
         engine.reconcile_networks().await;

@@ -360,6 +360,161 @@ pub trait NetworkBackend: Send + Sync {
     async fn network_prune(&self, filters: Filters) -> Result<m::NetworkPruneResponse>;
 }
 
+fn unsupported<T>(what: &str) -> Result<T> {
+    Err(berth_errdefs::Error::not_implemented(format!("{what} is not supported by this daemon")))
+}
+
+/// Volumes (`/volumes`), through the `local` driver or a volume plugin.
+#[async_trait]
+pub trait VolumeBackend: Send + Sync {
+    /// `GET /volumes` with filters `dangling`, `driver`, `label`, `name`.
+    async fn volume_list(&self, filters: Filters) -> Result<m::VolumeListResponse> {
+        let _ = filters;
+        unsupported("listing volumes")
+    }
+    /// `POST /volumes/create`. Creating an existing name with the same driver returns it.
+    async fn volume_create(&self, req: m::VolumeCreateRequest) -> Result<m::Volume> {
+        let _ = req;
+        unsupported("creating volumes")
+    }
+    /// `GET /volumes/{name}`.
+    async fn volume_inspect(&self, name: &str) -> Result<m::Volume> {
+        let _ = name;
+        unsupported("inspecting volumes")
+    }
+    /// `DELETE /volumes/{name}`: `Conflict` while a container uses it.
+    async fn volume_remove(&self, name: &str, force: bool) -> Result<()> {
+        let _ = (name, force);
+        unsupported("removing volumes")
+    }
+    /// `POST /volumes/prune` with filters `label`, `all`.
+    async fn volume_prune(&self, filters: Filters) -> Result<m::VolumePruneResponse> {
+        let _ = filters;
+        unsupported("pruning volumes")
+    }
+    /// `POST /volumes/{name}/rename?name=NEW` (a Berth extension): `Conflict` while in use.
+    async fn volume_rename(&self, name: &str, new_name: &str) -> Result<()> {
+        let _ = (name, new_name);
+        unsupported("renaming volumes")
+    }
+}
+
+/// A path's description in a container, `X-Docker-Container-Path-Stat` (base64 of its JSON).
+pub type PathStat = berth_api::PathStat;
+
+/// Parameters of `PUT /containers/{id}/archive`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchivePut {
+    /// `path`: the directory the tar is extracted into.
+    pub path: String,
+    /// `noOverwriteDirNonDir`: refuse to replace a directory with a non-directory or back.
+    pub no_overwrite_dir_non_dir: bool,
+    /// `copyUIDGID`: keep the tar's owners instead of the container's root (`cp -a`).
+    pub copy_uid_gid: bool,
+}
+
+/// Copying files in and out of containers (`docker cp`).
+#[async_trait]
+pub trait ArchiveBackend: Send + Sync {
+    /// `HEAD /containers/{id}/archive?path=`.
+    async fn archive_stat(&self, id: &str, path: &str) -> Result<PathStat> {
+        let _ = (id, path);
+        unsupported("the archive API")
+    }
+    /// `GET /containers/{id}/archive?path=`: the stat and a tar of the path.
+    async fn archive_get(&self, id: &str, path: &str) -> Result<(PathStat, ByteStream)> {
+        let _ = (id, path);
+        unsupported("the archive API")
+    }
+    /// `PUT /containers/{id}/archive`: extract a tar (plain or compressed) into a directory.
+    async fn archive_put(&self, id: &str, req: ArchivePut, body: ByteStream) -> Result<()> {
+        let _ = (id, req, body);
+        unsupported("the archive API")
+    }
+}
+
+/// Resource use and limits of running containers.
+#[async_trait]
+pub trait ResourceBackend: Send + Sync {
+    /// `GET /containers/{id}/stats`: one sample (`stream=false`; `one_shot` skips the
+    /// priming sample, so `precpu_stats` is empty) or one per second until the container stops
+    /// or the client goes away.
+    async fn stats(&self, id: &str, stream: bool, one_shot: bool) -> Result<BoxStream<'static, m::ContainerStatsResponse>> {
+        let _ = (id, stream, one_shot);
+        unsupported("stats")
+    }
+    /// `POST /containers/{id}/update`: new limits (and restart policy), applied to the live
+    /// cgroup and recorded.
+    async fn update(&self, id: &str, req: m::ContainerUpdateBody) -> Result<m::ContainerUpdateResponse> {
+        let _ = (id, req);
+        unsupported("update")
+    }
+}
+
+/// Parameters of `POST /build` (the classic builder's query string and headers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildRequest {
+    /// `dockerfile`: path of the Dockerfile in the context (default `Dockerfile`); a URL or
+    /// `-` are not supported.
+    pub dockerfile: Option<String>,
+    /// `t`: every name to tag the result with.
+    pub tags: Vec<String>,
+    /// `buildargs` (JSON object; a null value means "take it from the environment", which the
+    /// daemon cannot, so it stays unset).
+    pub build_args: BTreeMap<String, Option<String>>,
+    /// `target`: the stage to build up to.
+    pub target: Option<String>,
+    /// `nocache`.
+    pub no_cache: bool,
+    /// `pull`: refresh base images from their registry.
+    pub pull: bool,
+    /// `rm` (default true): remove intermediate containers after a successful build.
+    pub rm: bool,
+    /// `forcerm`: remove intermediate containers always.
+    pub force_rm: bool,
+    /// `labels` (JSON object) set on the final image.
+    pub labels: BTreeMap<String, String>,
+    /// `networkmode` for RUN steps (`default`, `bridge`, `host`, `none`, a network name).
+    pub network_mode: Option<String>,
+    /// `platform`.
+    pub platform: Option<String>,
+    /// `q`: only print the image id at the end.
+    pub quiet: bool,
+    /// `extrahosts` (`host:ip` entries) for RUN steps.
+    pub extra_hosts: Vec<String>,
+    /// `shmsize`, `memory`, `memswap`, `cpushares`, `cpusetcpus`, `cpuquota`, `cpuperiod`
+    /// for RUN steps, as given.
+    pub resources: BTreeMap<String, String>,
+    /// `cachefrom`: images whose layers may serve as cache.
+    pub cache_from: Vec<String>,
+    /// `X-Registry-Config` as sent (base64url JSON of auth configs by registry), for pulls.
+    pub registry_config: Option<String>,
+}
+
+/// The classic builder (`docker build` with `DOCKER_BUILDKIT=0`) and its cache.
+#[async_trait]
+pub trait BuildBackend: Send + Sync {
+    /// `POST /build`: build the context tar (plain or compressed, as it arrives) and send
+    /// progress as JSON messages (`stream` lines, `aux` with `{"ID": "sha256:..."}`, `error`
+    /// with `errorDetail`). Errors before any progress was sent are returned (the server answers
+    /// with a status); afterwards they are sent as an error message and `Ok` is returned.
+    async fn build(&self, req: BuildRequest, context: ByteStream, progress: ProgressSender) -> Result<()> {
+        let _ = (req, context, progress);
+        unsupported("building images")
+    }
+    /// `POST /build/prune` with filters `until`, `id`, `unused-for`; `all` drops every record.
+    async fn build_prune(&self, all: bool, filters: Filters) -> Result<m::BuildPruneResponse> {
+        let _ = (all, filters);
+        unsupported("pruning the build cache")
+    }
+}
+
 /// Everything the server needs, as one object.
-pub trait Backend: SystemBackend + ContainerBackend + ExecBackend + ImageBackend + NetworkBackend {}
-impl<T: SystemBackend + ContainerBackend + ExecBackend + ImageBackend + NetworkBackend> Backend for T {}
+pub trait Backend:
+    SystemBackend + ContainerBackend + ExecBackend + ImageBackend + NetworkBackend + VolumeBackend + ArchiveBackend + ResourceBackend + BuildBackend
+{
+}
+impl<T> Backend for T where
+    T: SystemBackend + ContainerBackend + ExecBackend + ImageBackend + NetworkBackend + VolumeBackend + ArchiveBackend + ResourceBackend + BuildBackend
+{
+}

@@ -29,7 +29,7 @@ pub(crate) fn build(engine: &Engine, rec: &Record, rootfs: &Path, lower: &[PathB
     let input = SpecInput {
         container_id: rec.id.clone(),
         config: rec.config.clone(),
-        host_config: rec.host_config.clone(),
+        host_config: crate::volumes::spec_host_config(engine, rec)?,
         rootfs: rootfs.to_path_buf(),
         user: resolved,
         hostname: rec.config.hostname.clone().unwrap_or_default(),
@@ -45,8 +45,10 @@ pub(crate) fn build(engine: &Engine, rec: &Record, rootfs: &Path, lower: &[PathB
         terminal: rec.config.tty.unwrap_or(false),
         annotations: Default::default(),
         default_ulimits: Vec::new(),
-        devices: Vec::new(),
+        devices: crate::resources::devices(engine, rec)?,
         host: engine.host.spec_facts.clone(),
+        seccomp: crate::security::seccomp(engine, rec)?,
+        id_mappings: crate::security::id_mappings(engine),
     };
     spec::build(&input).map_err(|e| Error::from_kind(&e))
 }

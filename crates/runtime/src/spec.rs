@@ -213,6 +213,19 @@ pub struct SpecInput {
     pub devices: Vec<ResolvedDevice>,
     /// Facts about the host.
     pub host: HostFacts,
+    /// The seccomp filter (the default profile, a `seccomp=FILE` one), None for unconfined.
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// User namespace mappings (`--userns-remap`); None keeps the host's user namespace.
+    pub id_mappings: Option<IdMappings>,
+}
+
+/// The uid and gid maps of a container's user namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IdMappings {
+    /// `linux.uidMappings`.
+    pub uids: Vec<oci_spec::runtime::LinuxIdMapping>,
+    /// `linux.gidMappings`.
+    pub gids: Vec<oci_spec::runtime::LinuxIdMapping>,
 }
 
 /// Docker's default masked paths (Docker 28), before host-specific additions.
@@ -604,7 +617,7 @@ pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
     });
     linux.set_namespaces(Some(namespaces));
     linux.set_devices(Some(devices));
-    linux.set_seccomp(None);
+    linux.set_seccomp(input.seccomp.clone());
     linux.set_rootfs_propagation(rootfs_propagation);
     linux.set_masked_paths(masked);
     linux.set_readonly_paths(readonly);

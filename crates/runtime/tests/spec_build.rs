@@ -93,6 +93,8 @@ fn input(request: Value) -> SpecInput {
         default_ulimits: Vec::new(),
         devices: Vec::new(),
         host,
+        seccomp: None,
+        id_mappings: None,
     }
 }
 

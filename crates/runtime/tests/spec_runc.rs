@@ -155,6 +155,8 @@ impl Bundle {
             default_ulimits: Vec::new(),
             devices: Vec::new(),
             host,
+            seccomp: None,
+            id_mappings: None,
         }
     }
 

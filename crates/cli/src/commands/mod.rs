@@ -1,12 +1,17 @@
 //! One module per docker noun; `dispatch` routes the parsed command line.
 
+pub mod build;
 pub mod container;
+pub mod context;
+pub mod cp;
 pub mod distribution;
 pub mod image;
 pub mod network;
 pub mod registry;
 pub mod run;
+pub mod stats;
 pub mod system;
+pub mod volume;
 
 use berth_client::Client;
 
@@ -31,9 +36,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             return Err(crate::error::StatusError::with(125, format!("berth: unknown flag: {first}")));
         }
     }
-    // Logging out only edits the config file.
+    // Logging out and contexts only edit the config files.
     if let Command::Logout(a) = cli.command {
         return registry::logout(a);
+    }
+    if let Command::Context(cmd) = cli.command {
+        return context::dispatch(cmd);
     }
     let c = match connect(cli.host.as_deref()).await {
         Ok(c) => c,
@@ -86,6 +94,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Network(NetworkCommand::Prune(a)) => network::prune(&c, a).await,
         Command::Network(NetworkCommand::Connect(a)) => network::connect(&c, a).await,
         Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(&c, a).await,
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&c, a).await,
+        Command::Builder(cmd) => build::builder(&c, cmd).await,
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::cp(&c, a).await,
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => stats::stats(&c, a).await,
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => stats::update(&c, a).await,
+        Command::Volume(cmd) => volume::dispatch(&c, cmd).await,
+        Command::Context(cmd) => context::dispatch(cmd),
     }
 }
 

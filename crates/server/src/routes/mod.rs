@@ -7,13 +7,17 @@ use berth_engine::service::Backend;
 
 use crate::error::ApiError;
 
+pub(crate) mod archive;
 pub(crate) mod auth;
+pub(crate) mod build;
 pub(crate) mod commit;
 pub(crate) mod containers;
 pub(crate) mod exec;
 pub(crate) mod images;
 pub(crate) mod networks;
+pub(crate) mod resources;
 pub(crate) mod system;
+pub(crate) mod volumes;
 
 /// The state every handler gets.
 pub(crate) type Shared = Arc<dyn Backend>;
@@ -29,6 +33,10 @@ pub(crate) fn api(backend: Shared) -> Router {
         .merge(networks::routes())
         .merge(commit::routes())
         .merge(auth::routes())
+        .merge(volumes::routes())
+        .merge(archive::routes())
+        .merge(resources::routes())
+        .merge(build::routes())
         .route_layer(axum::middleware::from_fn(crate::version::check_version))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)

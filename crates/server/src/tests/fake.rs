@@ -717,3 +717,8 @@ impl NetworkBackend for Fake {
         })
     }
 }
+
+impl VolumeBackend for Fake {}
+impl ArchiveBackend for Fake {}
+impl ResourceBackend for Fake {}
+impl BuildBackend for Fake {}
