@@ -29,6 +29,7 @@ mod specgen;
 mod system;
 mod top;
 mod transfer;
+mod userns;
 mod volumes;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -48,7 +48,7 @@ pub(crate) fn build(engine: &Engine, rec: &Record, rootfs: &Path, lower: &[PathB
         devices: crate::resources::devices(engine, rec)?,
         host: engine.host.spec_facts.clone(),
         seccomp: crate::security::seccomp(engine, rec)?,
-        id_mappings: crate::security::id_mappings(engine),
+        id_mappings: crate::userns::id_mappings(engine),
     };
     spec::build(&input).map_err(|e| Error::from_kind(&e))
 }

@@ -9,7 +9,7 @@
 //!   needs no hidden defaults: `linux.devices` lists the default devices
 //!   ([`default_devices`]) and `linux.resources.devices` ends with runc's allowed-device rules
 //!   ([`runtime_device_rules`]); `HOME` is added to the environment when missing.
-//! - No seccomp, AppArmor or SELinux settings; no user namespaces.
+//! - No AppArmor or SELinux settings.
 //! - The time namespace is not used (Docker 28 does not either).
 //!
 //! The spec is valid `config.json` for runc 1.1 (`ociVersion` [`OCI_VERSION`]).
@@ -423,6 +423,11 @@ pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
     if cgroup_ns {
         namespaces.push(ns(LinuxNamespaceType::Cgroup, None));
     }
+    // `--userns-remap` (unless `--userns=host`): a user namespace with the daemon's mappings.
+    let userns = input.id_mappings.as_ref().filter(|_| hc.userns_mode.as_deref() != Some("host"));
+    if userns.is_some() {
+        namespaces.push(ns(LinuxNamespaceType::User, None));
+    }
 
     // Process.
     let mut args = command_line(cfg);
@@ -602,8 +607,8 @@ pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
 
     let mut linux = Linux::default();
     linux.set_net_devices(None);
-    linux.set_uid_mappings(None);
-    linux.set_gid_mappings(None);
+    linux.set_uid_mappings(userns.map(|m| m.uids.clone()));
+    linux.set_gid_mappings(userns.map(|m| m.gids.clone()));
     linux.set_sysctl(if sysctl.is_empty() {
         None
     } else {
