@@ -1,5 +1,6 @@
-//! Test helpers: root checks, a busybox rootfs built from the host's `busybox-static`, and a
-//! real berthd on throwaway roots.
+//! Test helpers: root checks, a busybox rootfs built from the host's `busybox-static`, a
+//! Debian bookworm base with gcc made once per machine with `debootstrap`, and a real berthd
+//! on throwaway roots.
 //!
 //! Architecture invariant: everything a helper makes (directories, daemons, containers,
 //! cgroups) is removed when its guard drops, so tests can run in parallel and again.
@@ -96,6 +97,199 @@ pub fn busybox_tar() -> PathBuf {
     .clone()
 }
 
+/// The Debian mirror this machine's apt uses for bookworm (`$BERTH_DEBIAN_MIRROR` overrides;
+/// `http://deb.debian.org/debian` when apt names none).
+pub fn debian_mirror() -> String {
+    if let Ok(m) = std::env::var("BERTH_DEBIAN_MIRROR") {
+        if !m.is_empty() {
+            return m;
+        }
+    }
+    let mut sources = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut more: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        more.sort();
+        sources.extend(more);
+    }
+    for p in sources {
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        if let Some(m) = bookworm_mirror(&text) {
+            return m;
+        }
+    }
+    "http://deb.debian.org/debian".to_string()
+}
+
+/// The archive URI serving the `bookworm` suite in an apt sources file (one-line `deb URI
+/// bookworm main` or deb822 stanzas), security archives left out.
+fn bookworm_mirror(text: &str) -> Option<String> {
+    let not_security = |u: &str| !u.contains("security");
+    // One-line format.
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().filter(|w| !w.starts_with('[')).collect();
+        if words.len() >= 3 && words[0] == "deb" && words[2] == "bookworm" && not_security(words[1]) {
+            return Some(words[1].trim_end_matches('/').to_string());
+        }
+    }
+    // deb822: stanzas separated by blank lines.
+    for stanza in text.split("\n\n") {
+        let field = |name: &str| {
+            stanza.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim().eq_ignore_ascii_case(name)).then(|| v.trim().to_string())
+            })
+        };
+        let (Some(uris), Some(suites)) = (field("URIs"), field("Suites")) else { continue };
+        let types = field("Types").unwrap_or_else(|| "deb".into());
+        if types.split_whitespace().any(|t| t == "deb") && suites.split_whitespace().any(|s| s == "bookworm") {
+            if let Some(u) = uris.split_whitespace().find(|u| not_security(u)) {
+                return Some(u.trim_end_matches('/').to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Unmount everything mounted at or below `dir`, deepest first (lazily).
+pub fn unmount_under(dir: &Path) {
+    let prefix = dir.display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<String> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| p.replace("\\040", " "))
+        .filter(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = Command::new("umount").arg("-l").arg(&p).stderr(Stdio::null()).status();
+    }
+}
+
+/// An exclusive `flock` on a file, released on drop (serialises work across test processes).
+pub struct FileLock(std::fs::File);
+
+impl FileLock {
+    /// Block until the lock on `path` (created if missing) is ours.
+    pub fn acquire(path: &Path) -> std::io::Result<FileLock> {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+        loop {
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(FileLock(f));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: unlocking our own descriptor.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// What the Debian base image holds: `debootstrap --variant=minbase --include=gcc,libc6-dev
+/// bookworm` (a C compiler and the static libc, so `gcc -static` works).
+pub const DEBIAN_INCLUDE: &str = "gcc,libc6-dev";
+
+/// A tarball of a Debian bookworm root filesystem with gcc, made once per machine with
+/// `debootstrap --variant=minbase --include=gcc,libc6-dev bookworm` from the mirror apt uses
+/// ([`debian_mirror`]) and cached as `target/testkit/debian-bookworm-gcc.tar`.
+///
+/// Concurrent callers (test processes) are serialised by `debian-bookworm-gcc.lock`; the
+/// tarball is written under a temporary name and renamed into place, so a present file is
+/// always whole. `/dev` is left empty (as in Docker images). Errors: debootstrap missing
+/// (`scripts/deps` installs it) or failing (its log is in the message).
+pub fn debian_tar() -> Result<PathBuf, String> {
+    static TAR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    TAR.get_or_init(make_debian_tar).clone()
+}
+
+fn make_debian_tar() -> Result<PathBuf, String> {
+    let dir = workspace_root().join("target/testkit");
+    let tar = dir.join("debian-bookworm-gcc.tar");
+    if tar.is_file() {
+        return Ok(tar);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let _lock = FileLock::acquire(&dir.join("debian-bookworm-gcc.lock")).map_err(|e| format!("lock: {e}"))?;
+    if tar.is_file() {
+        return Ok(tar); // another process made it while we waited
+    }
+    let debootstrap = ["/usr/sbin/debootstrap", "/usr/bin/debootstrap", "/sbin/debootstrap"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or("debootstrap is not installed (scripts/deps installs it)")?;
+    let work = tempfile::Builder::new().prefix("debian-").tempdir_in(&dir).map_err(|e| format!("tempdir: {e}"))?;
+    let root = work.path().join("rootfs");
+    let log_path = work.path().join("debootstrap.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("log: {e}"))?;
+    let started = Instant::now();
+    eprintln!("testkit: making the Debian base image (debootstrap, a few minutes, once per machine) in {}", root.display());
+    let status = Command::new(&debootstrap)
+        .arg("--variant=minbase")
+        .arg(format!("--include={DEBIAN_INCLUDE}"))
+        .arg("bookworm")
+        .arg(&root)
+        .arg(debian_mirror())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| format!("log: {e}"))?)
+        .stderr(log)
+        .status();
+    // debootstrap mounts proc, sys and (in containers) /dev binds inside the target: make
+    // sure none is left before anything below is read or removed.
+    unmount_under(&root);
+    let failed = |what: String| {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!("{what}; debootstrap log (last lines):\n{}", tail.join("\n"))
+    };
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => return Err(failed(format!("debootstrap failed ({s})"))),
+        Err(e) => return Err(failed(format!("run debootstrap: {e}"))),
+    }
+    // An image's /dev is empty (the runtime fills it); apt's downloaded packages are dead weight.
+    for d in ["dev", "var/cache/apt/archives", "var/lib/apt/lists"] {
+        let p = root.join(d);
+        if let Ok(rd) = std::fs::read_dir(&p) {
+            for e in rd.flatten() {
+                let path = e.path();
+                let _ = if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+            }
+        }
+    }
+    let tmp = work.path().join("debian.tar");
+    let st = Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tmp)
+        .arg(".")
+        .status()
+        .map_err(|e| format!("run tar: {e}"))?;
+    if !st.success() {
+        return Err(format!("tar of {} failed", root.display()));
+    }
+    std::fs::rename(&tmp, &tar).map_err(|e| format!("install {}: {e}", tar.display()))?;
+    eprintln!("testkit: Debian base image ready in {:.0?}: {}", started.elapsed(), tar.display());
+    Ok(tar)
+}
+
 /// A berthd on its own temporary roots, stopped and cleaned up on drop (its containers too).
 pub struct Daemon {
     child: Option<Child>,
@@ -185,6 +379,17 @@ impl Daemon {
     pub fn import_busybox(&self, name: &str) {
         let out = self.docker().arg("import").arg(busybox_tar()).arg(name).output().expect("docker import");
         assert!(out.status.success(), "import failed: {}\n{}", String::from_utf8_lossy(&out.stderr), self.log());
+    }
+
+    /// Import the Debian bookworm base with gcc ([`debian_tar`], made on first use) as `name`
+    /// (e.g. `debian-gcc:bookworm`) through the real CLI (`docker import`). `Err` only when
+    /// the base cannot be made (no debootstrap, no mirror): callers skip loudly; a failed
+    /// import panics.
+    pub fn import_debian(&self, name: &str) -> Result<(), String> {
+        let tar = debian_tar()?;
+        let out = self.docker().arg("import").arg(&tar).arg(name).output().expect("docker import");
+        assert!(out.status.success(), "import of {} failed: {}\n{}", tar.display(), String::from_utf8_lossy(&out.stderr), self.log());
+        Ok(())
     }
 }
 
@@ -406,4 +611,44 @@ pub fn http_get_status(addr: &str, path: &str) -> Option<u16> {
     s.read_exact(&mut head).ok()?;
     let head = std::str::from_utf8(&head).ok()?;
     head.strip_prefix("HTTP/1.1 ").or_else(|| head.strip_prefix("HTTP/1.0 "))?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bookworm_mirror_from_apt_sources() {
+        let cases: Vec<(&str, Option<&str>)> = vec![
+            ("deb http://deb.debian.org/debian bookworm main\n", Some("http://deb.debian.org/debian")),
+            ("# c\ndeb [arch=amd64] http://mirror.example/debian/ bookworm main contrib\n", Some("http://mirror.example/debian")),
+            ("deb http://security.debian.org/debian-security bookworm-security main\n", None),
+            ("deb http://x/debian bullseye main\n", None),
+            (
+                "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n\
+                 Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n",
+                Some("http://deb.debian.org/debian"),
+            ),
+            ("Types: deb-src\nURIs: http://src/debian\nSuites: bookworm\n", None),
+            ("Types: deb\nURIs: https://deb.nodesource.com/node_20.x\nSuites: nodistro\n", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(bookworm_mirror(text).as_deref(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn file_locks_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let held = FileLock::acquire(&path).unwrap();
+        // A second open file description cannot take it while held.
+        use std::os::fd::AsRawFd;
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        // SAFETY: flock on our own descriptor.
+        assert_ne!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+        drop(held);
+        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    }
 }
