@@ -21,6 +21,10 @@ pub struct JsonMessage {
     /// The numbers behind the progress bar.
     #[serde(rename = "progressDetail", default, skip_serializing_if = "Option::is_none")]
     pub progress_detail: Option<ProgressDetail>,
+    /// Raw output (the builder's `Step 1/3 : ...` lines and its RUN steps' output), printed
+    /// as is by the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
     /// A failure, structured.
     #[serde(rename = "errorDetail", default, skip_serializing_if = "Option::is_none")]
     pub error_detail: Option<ErrorDetail>,
@@ -70,6 +74,21 @@ impl JsonMessage {
         }
     }
 
+    /// Raw output (`{"stream": "..."}`), as the builder sends it.
+    pub fn stream(text: impl Into<String>) -> JsonMessage {
+        JsonMessage { stream: Some(text.into()), ..JsonMessage::default() }
+    }
+
+    /// A failure with a code (`errorDetail.code`): a failed RUN step's exit code, which the
+    /// CLI exits with.
+    pub fn error_with_code(message: impl Into<String>, code: i64) -> JsonMessage {
+        let mut m = JsonMessage::error(message);
+        if let Some(d) = m.error_detail.as_mut() {
+            d.code = Some(code);
+        }
+        m
+    }
+
     /// A failure: both `errorDetail.message` and `error` carry `message`, as Docker sends.
     pub fn error(message: impl Into<String>) -> JsonMessage {
         let message = message.into();
@@ -99,6 +118,8 @@ mod tests {
                 r#"{"status":"Downloading","id":"abc","progress":"[=>  ] 1B/2B","progressDetail":{"current":1,"total":2}}"#,
             ),
             (JsonMessage::error("boom"), r#"{"errorDetail":{"message":"boom"},"error":"boom"}"#),
+            (JsonMessage::stream("Step 1/2 : FROM x\n"), r#"{"stream":"Step 1/2 : FROM x\n"}"#),
+            (JsonMessage::error_with_code("exit", 3), r#"{"errorDetail":{"code":3,"message":"exit"},"error":"exit"}"#),
         ];
         for (m, want) in cases {
             assert_eq!(serde_json::to_string(&m).unwrap(), want);
