@@ -606,6 +606,12 @@ impl ImageStore {
         Ok(r.map(|r| self.layer_of(&r)))
     }
 
+    /// Is the image with this full id (`sha256:<hex>`) present (and not removed)? One record
+    /// read, without loading the whole store: for the builder's cache hits.
+    pub fn contains(&self, id: &str) -> bool {
+        matches!(self.store.get::<ImageRecord>(IMAGES, id), Ok(Some(r)) if !r.removed)
+    }
+
     /// Is this layer (chain id) present?
     pub fn has_layer(&self, chain_id: &str) -> bool {
         matches!(self.store.get::<LayerRecord>(LAYERS, chain_id), Ok(Some(_)))

@@ -724,3 +724,14 @@ fn concurrent_imports_and_reads_stay_consistent() {
     );
     assert_eq!(layer_dirs(&e.root).len(), 20);
 }
+
+#[test]
+fn contains_answers_for_present_images_only() {
+    let e = env();
+    let img = e.images.import(&gzip(&rootfs("c"))[..], &opts(Some("c:1"), &[])).unwrap();
+    assert!(e.images.contains(&img.id));
+    assert!(!e.images.contains(&format!("sha256:{}", "0".repeat(64))));
+    assert!(!e.images.contains("c:1"), "names are not ids");
+    e.images.remove("c:1", false, &none).unwrap();
+    assert!(!e.images.contains(&img.id));
+}
