@@ -8,6 +8,7 @@
 //! - [`plugin`]: discovery of a plugin by name (sockets under `/run/docker/plugins`, spec files
 //!   under `/etc/docker/plugins` and `/usr/lib/docker/plugins`) and its JSON-over-HTTP protocol
 //!   (`/Plugin.Activate`, `/VolumeDriver.*`).
+//! - [`spec`]: `Binds` entries, `Mounts` items and `VolumesFrom` entries parsed with moby's rules.
 //! - [`copyup::copy_up`]: the merged view of image layers at a path, copied into a directory.
 //!
 //! Architecture invariant: nothing here knows containers, records or HTTP servers; the engine
@@ -18,6 +19,7 @@ pub mod copyup;
 mod http;
 pub mod local;
 pub mod plugin;
+pub mod spec;
 
 use berth_errdefs::{HasKind, Kind};
 
