@@ -21,6 +21,7 @@ mod caps;
 pub mod devices;
 mod mounts;
 mod resources;
+pub mod seccomp;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -73,6 +74,9 @@ pub enum SpecError {
     /// A `SecurityOpt` entry is not understood.
     #[error("invalid --security-opt: {0:?}")]
     InvalidSecurityOpt(String),
+    /// A seccomp profile is malformed (Docker's messages).
+    #[error("{0}")]
+    InvalidSeccomp(String),
     /// A sysctl is not namespaced, or not in a namespace the container owns.
     #[error("{0}")]
     InvalidSysctl(String),
@@ -299,8 +303,10 @@ fn security_options(opts: &[String]) -> Result<SecurityOptions, SpecError> {
             .or_else(|| opt.split_once(':'))
             .ok_or_else(|| SpecError::InvalidSecurityOpt(opt.clone()))?;
         match k {
-            // Accepted and ignored: Berth applies no LSM or seccomp profile.
-            "label" | "apparmor" | "seccomp" => {}
+            // Accepted and ignored: Berth applies no LSM profile.
+            "label" | "apparmor" => {}
+            // The filter itself comes in through `SpecInput::seccomp` (see `seccomp::choose`).
+            "seccomp" => {}
             "no-new-privileges" => {
                 out.no_new_privileges =
                     parse_bool(v).ok_or_else(|| SpecError::InvalidSecurityOpt(opt.clone()))?

@@ -22,6 +22,8 @@ mod caps;
 mod mounts;
 mod process;
 mod pty;
+pub mod seccomp;
+mod syscalls;
 
 use std::ffi::CString;
 use std::io;
@@ -308,7 +310,8 @@ pub fn run_init(cfg: &InitConfig<'_>, sync: RawFd) -> ! {
         }
         mounts::finalize_rootfs(cfg.spec)?;
         let stdio = if cfg.stdio.allocate_here() { container_pty(sync, true)? } else { cfg.stdio };
-        process::prepare(proc_, stdio, true)
+        let filter = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        process::prepare(proc_, stdio, true, filter)
     })();
     ready_then_exec(sync, prepared)
 }
@@ -323,6 +326,8 @@ pub struct ExecConfig<'a> {
     pub stdio: Stdio,
     /// Files to write `0` into to join the container's cgroup.
     pub cgroup_join: &'a [PathBuf],
+    /// The container's seccomp filter (`linux.seccomp` of its spec), applied to the exec too.
+    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// Join the pid namespace of `pid`, so the next child the caller clones is inside it.
@@ -355,7 +360,7 @@ pub fn run_exec(cfg: &ExecConfig<'_>, sync: RawFd) -> ! {
         }
         // After joining the mount namespace, /dev/ptmx is the container's.
         let stdio = if cfg.stdio.allocate_here() { container_pty(sync, false)? } else { cfg.stdio };
-        process::prepare(cfg.process, stdio, false)
+        process::prepare(cfg.process, stdio, false, cfg.seccomp)
     })();
     ready_then_exec(sync, prepared)
 }

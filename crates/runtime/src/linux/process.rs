@@ -8,13 +8,15 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Process;
 
-use super::{caps, check, cpath, cstr, Error, Stdio};
+use super::{caps, check, cpath, cstr, seccomp, Error, Stdio};
 
 /// A process ready to exec: everything resolved and allocated beforehand.
 pub(crate) struct Prepared {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// A seccomp filter still to load right before `execve` (with `no_new_privs` set).
+    late_seccomp: Option<seccomp::Program>,
 }
 
 impl Prepared {
@@ -24,6 +26,12 @@ impl Prepared {
         argv.push(std::ptr::null());
         let mut envp: Vec<*const libc::c_char> = self.envp.iter().map(|a| a.as_ptr()).collect();
         envp.push(std::ptr::null());
+        // As late as possible, so that the filter sees nothing but the exec (runc's order).
+        if let Some(p) = &self.late_seccomp {
+            if let Err(e) = p.load() {
+                return e;
+            }
+        }
         // SAFETY: NULL-terminated arrays of valid C strings that outlive the call.
         unsafe { libc::execve(self.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         let err = std::io::Error::last_os_error();
@@ -162,7 +170,18 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
 
 /// Set up the calling process per `p` and resolve what to exec. `new_session` is true for a
 /// container's init (it becomes a session leader), false for an exec with no terminal.
-pub(crate) fn prepare(p: &Process, stdio: Stdio, new_session: bool) -> Result<Prepared, Error> {
+///
+/// A seccomp filter is compiled first and loaded as runc does: with `no_new_privs`, right
+/// before `execve`; without, it needs `CAP_SYS_ADMIN`, so it is loaded before the uid change
+/// and the capability sets (then those calls, `chdir`, the sync socket and `execve` must pass
+/// the filter — the default profile allows them).
+pub(crate) fn prepare(
+    p: &Process,
+    stdio: Stdio,
+    new_session: bool,
+    filter: Option<&oci_spec::runtime::LinuxSeccomp>,
+) -> Result<Prepared, Error> {
+    let program = filter.map(seccomp::compile).transpose()?;
     dup_stdio(stdio)?;
     if new_session || stdio.terminal {
         // SAFETY: setsid has no memory effects; failure (already a leader) is harmless.
@@ -203,6 +222,14 @@ pub(crate) fn prepare(p: &Process, stdio: Stdio, new_session: bool) -> Result<Pr
         })?;
     }
     caps::drop_bounding(p.capabilities().as_ref())?;
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    let late_seccomp = match program {
+        Some(prog) if !nnp => {
+            prog.load()?;
+            None
+        }
+        other => other,
+    };
     // Keep our capabilities across the uid change; they are set to the spec's sets right after.
     // SAFETY: prctl with constant arguments.
     check(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) }, || "set keepcaps".into())?;
@@ -235,5 +262,5 @@ pub(crate) fn prepare(p: &Process, stdio: Stdio, new_session: bool) -> Result<Pr
     let envp = env.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
     let path = CString::new(exe.as_os_str().as_bytes())
         .map_err(|_| Error::Spec("executable path with a NUL byte".into()))?;
-    Ok(Prepared { path, argv, envp })
+    Ok(Prepared { path, argv, envp, late_seccomp })
 }
