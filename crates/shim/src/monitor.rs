@@ -272,11 +272,13 @@ impl Monitor {
                 return Err((cfg.socket, format!("join container: {e}")));
             }
             let join = cfg.cgroup.as_ref().and_then(|c| cgroup::Group::open(c).ok()).map(|g| g.join_files()).unwrap_or_default();
+            // The exec gets the container's seccomp filter (its bundle is the container's).
+            let filter = read_bundle(&cfg.bundle).ok().and_then(|(s, _)| s.linux().as_ref().and_then(|l| l.seccomp().clone()));
             // SAFETY: single-threaded process.
             pid = tryio!(unsafe { linux::clone_process(0) }, "clone");
             if pid == 0 {
                 close(sync);
-                let ec = ExecConfig { process: &target.process, target_pid: target.pid, stdio: child_stdio, cgroup_join: &join };
+                let ec = ExecConfig { process: &target.process, target_pid: target.pid, stdio: child_stdio, cgroup_join: &join, seccomp: filter.as_ref() };
                 linux::run_exec(&ec, child_sync);
             }
             linux::send_sync(sync, b'c');
