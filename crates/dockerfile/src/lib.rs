@@ -65,7 +65,8 @@ pub struct Stage {
     pub platform: Option<String>,
     /// 1-based line of the FROM instruction.
     pub line: usize,
-    /// The FROM line's normalised text, as Docker prints it in `Step i/n : <original>`.
+    /// The FROM line's text, as Docker prints it in `Step i/n : <original>` (see
+    /// [`Instruction::original`]).
     pub original: String,
     /// The instructions after FROM, in order.
     pub instructions: Vec<Instruction>,
@@ -76,8 +77,10 @@ pub struct Stage {
 pub struct Instruction {
     /// 1-based line where the instruction starts.
     pub line: usize,
-    /// Normalised source text as Docker prints it in `Step i/n : <original>`: the keyword
-    /// uppercased, then the rest with continuations joined.
+    /// The source text as Docker prints it in `Step i/n : <original>`: the instruction with
+    /// continuations joined (escape characters and comment lines removed), trimmed, keyword
+    /// as written (Docker prints `run echo` for a lowercase `run`). Heredoc bodies are not
+    /// included (Docker prints only the `RUN <<EOF` line).
     pub original: String,
     /// What the instruction does.
     pub kind: Kind,
@@ -270,4 +273,67 @@ pub enum Healthcheck {
         /// `--retries`.
         retries: Option<i64>,
     },
+}
+
+impl Dockerfile {
+    /// The index of the stage `name_or_index` names: a stage name (case-insensitive) or a
+    /// decimal index (`COPY --from=0`). Only stages before `before` count, as Docker resolves
+    /// references to earlier stages only; pass `self.stages.len()` to search all.
+    pub fn find_stage(&self, name_or_index: &str, before: usize) -> Option<usize> {
+        let lower = name_or_index.to_lowercase();
+        let end = before.min(self.stages.len());
+        if let Some(i) = self.stages[..end].iter().position(|s| s.name.as_deref() == Some(&lower)) {
+            return Some(i);
+        }
+        match name_or_index.parse::<usize>() {
+            Ok(i) if i < end => Some(i),
+            _ => None,
+        }
+    }
+}
+
+impl Run {
+    /// The command to run with heredocs folded in, as BuildKit does:
+    /// - no heredocs: [`Run::command`];
+    /// - the whole command is one heredoc (`RUN <<EOF`): its body, as a shell script
+    ///   (`Command::Shell(body)`); a body starting with `#!` is meant to be written to a file
+    ///   and executed — callers that support that check [`Run::shebang_script`] first;
+    /// - otherwise (`RUN python3 <<EOF`): the command line followed by each heredoc body and
+    ///   terminator, for the shell to handle as a real here-document.
+    pub fn resolved_command(&self) -> Command {
+        if self.heredocs.is_empty() {
+            return self.command.clone();
+        }
+        let Command::Shell(line) = &self.command else {
+            return self.command.clone();
+        };
+        if let Some(doc) = self.single_heredoc() {
+            return Command::Shell(doc.content.clone());
+        }
+        let mut full = line.clone();
+        for doc in &self.heredocs {
+            full.push('\n');
+            full.push_str(&doc.content);
+            full.push_str(&doc.name);
+        }
+        Command::Shell(full)
+    }
+
+    /// The heredoc when the whole command is one heredoc whose body starts with `#!` (BuildKit
+    /// writes such a body to a file and executes it instead of passing it to the shell).
+    pub fn shebang_script(&self) -> Option<&Heredoc> {
+        self.single_heredoc().filter(|d| d.content.starts_with("#!"))
+    }
+
+    fn single_heredoc(&self) -> Option<&Heredoc> {
+        let Command::Shell(line) = &self.command else { return None };
+        let word = line.trim();
+        let rest = word.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix("<<")?;
+        let rest = rest.strip_prefix('-').unwrap_or(rest);
+        if rest.is_empty() || rest.contains(char::is_whitespace) {
+            return None;
+        }
+        let doc = self.heredocs.first()?;
+        (self.heredocs.len() == 1).then_some(doc)
+    }
 }
