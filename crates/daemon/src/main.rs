@@ -9,6 +9,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde::Deserialize;
 
+mod listen;
+
 /// The Berth daemon: a Docker-compatible container engine.
 #[derive(Parser, Debug)]
 #[command(name = "berthd", version, about)]
@@ -19,9 +21,36 @@ struct Args {
     /// Root directory of runtime state (sockets).
     #[arg(long = "exec-root")]
     exec_root: Option<PathBuf>,
-    /// Daemon socket(s) to listen on (unix:///path).
+    /// Daemon socket(s) to listen on (unix:///path, tcp://host:port with TLS).
     #[arg(short = 'H', long = "host")]
     hosts: Vec<String>,
+    /// Serve TCP over TLS (server certificate only; implied by --tlsverify).
+    #[arg(long = "tls", num_args = 0..=1, default_missing_value = "true")]
+    tls: Option<bool>,
+    /// Serve TCP over TLS and require client certificates signed by --tlscacert.
+    #[arg(long = "tlsverify", num_args = 0..=1, default_missing_value = "true")]
+    tlsverify: Option<bool>,
+    /// Trust certs signed only by this CA (default ~/.docker/ca.pem).
+    #[arg(long = "tlscacert")]
+    tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file (default ~/.docker/cert.pem).
+    #[arg(long = "tlscert")]
+    tlscert: Option<PathBuf>,
+    /// Path to TLS key file (default ~/.docker/key.pem).
+    #[arg(long = "tlskey")]
+    tlskey: Option<PathBuf>,
+    /// Serve -H tcp:// without TLS: gives root on this host to anyone who can reach the port.
+    #[arg(long = "insecure-tcp")]
+    insecure_tcp: bool,
+    /// Group for the unix sockets (default `docker` if it exists, else root).
+    #[arg(short = 'G', long = "group")]
+    group: Option<String>,
+    /// User/group for user namespaces: `default` (dockremap), USER[:GROUP] or UID[:GID].
+    #[arg(long = "userns-remap")]
+    userns_remap: Option<String>,
+    /// Path to a seccomp profile replacing the default one, or `unconfined`.
+    #[arg(long = "seccomp-profile")]
+    seccomp_profile: Option<PathBuf>,
     /// Daemon configuration file (dockerd's daemon.json keys where they apply).
     #[arg(long = "config-file")]
     config_file: Option<PathBuf>,
@@ -82,6 +111,14 @@ struct FileConfig {
     insecure_registries: Vec<String>,
     max_concurrent_downloads: Option<usize>,
     max_concurrent_uploads: Option<usize>,
+    tls: Option<bool>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
+    group: Option<String>,
+    userns_remap: Option<String>,
+    seccomp_profile: Option<PathBuf>,
 }
 
 /// `base=10.10.0.0/16,size=24` as dockerd's `--default-address-pool`.
@@ -103,16 +140,6 @@ fn parse_pool(s: &str) -> Result<berth_network::ipam::Pool> {
 #[derive(Deserialize, Debug)]
 struct RuntimeEntry {
     path: PathBuf,
-}
-
-fn unix_path(host: &str) -> Result<PathBuf> {
-    match host.strip_prefix("unix://") {
-        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-        _ if host.starts_with("tcp://") => {
-            bail!("listening on {host} needs TLS, which is not supported yet; use a unix socket")
-        }
-        _ => bail!("invalid host {host:?}: expected unix:///path"),
-    }
 }
 
 fn raise_nofile() {
@@ -155,6 +182,34 @@ async fn run(args: Args) -> Result<()> {
     if hosts.is_empty() {
         hosts.push("unix:///run/berth/berth.sock".into());
     }
+    let tls = listen::TlsFlags {
+        tls: args.tls.or(file.tls).unwrap_or(false),
+        verify: args.tlsverify.or(file.tlsverify).unwrap_or(false),
+        ca: args.tlscacert.or(file.tlscacert),
+        cert: args.tlscert.or(file.tlscert),
+        key: args.tlskey.or(file.tlskey),
+    };
+    // Every address is checked (and the TLS material loaded) before anything starts.
+    let addrs = hosts.iter().map(|h| listen::parse_host(h, tls.enabled())).collect::<Result<Vec<_>>>()?;
+    let has_tcp = addrs.iter().any(|a| matches!(a, listen::Addr::Tcp(_)));
+    let tls_acceptor = if has_tcp && tls.enabled() {
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(listen::server_config(&tls)?)))
+    } else {
+        None
+    };
+    for a in &addrs {
+        if let listen::Addr::Tcp(addr) = a {
+            if tls_acceptor.is_none() && !args.insecure_tcp {
+                bail!("{}", listen::insecure_refusal(addr));
+            }
+        }
+    }
+    let socket_gid = listen::socket_group(args.group.as_deref().or(file.group.as_deref()))?;
+    let userns_remap = args.userns_remap.or(file.userns_remap).filter(|r| !r.is_empty());
+    if let Some(r) = &userns_remap {
+        berth_engine::userns_mappings(r).map_err(|e| anyhow::anyhow!("--userns-remap {r}: {e}"))?;
+    }
+    let seccomp_profile = args.seccomp_profile.or(file.seccomp_profile);
     let shim = match args.shim {
         Some(s) => s,
         None => std::env::current_exe()?.with_file_name("berth-shim"),
@@ -208,8 +263,8 @@ async fn run(args: Args) -> Result<()> {
         insecure_registries,
         max_concurrent_downloads,
         max_concurrent_uploads,
-        userns_remap: None,
-        seccomp_profile: None,
+        userns_remap,
+        seccomp_profile,
     };
     let engine = berth_engine::Engine::open(cfg).await.map_err(|e| anyhow::anyhow!("open engine: {e}"))?;
     let backend: Arc<dyn berth_engine::service::Backend> = Arc::new(engine.clone());
@@ -217,25 +272,40 @@ async fn run(args: Args) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let mut sockets = Vec::new();
-    for h in &hosts {
-        let path = unix_path(h)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-        }
-        let _ = std::fs::remove_file(&path);
-        let listener = tokio::net::UnixListener::bind(&path).with_context(|| format!("listen on {}", path.display()))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
-        tracing::info!("API listen on {}", path.display());
-        sockets.push(path);
+    for addr in addrs {
         let router = server.router();
         let mut rx = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            berth_server::serve_unix(listener, router, async move {
-                let _ = rx.wait_for(|s| *s).await;
-            })
-            .await
-        }));
+        let stop = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        match addr {
+            listen::Addr::Unix(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+                }
+                let _ = std::fs::remove_file(&path);
+                let listener =
+                    tokio::net::UnixListener::bind(&path).with_context(|| format!("listen on {}", path.display()))?;
+                listen::secure_socket(&path, socket_gid)?;
+                tracing::info!("API listen on {}", path.display());
+                sockets.push(path);
+                tasks.push(tokio::spawn(berth_server::serve_unix(listener, router, stop)));
+            }
+            listen::Addr::Tcp(a) => {
+                let tcp = tokio::net::TcpListener::bind(&a).await.with_context(|| format!("listen on tcp://{a}"))?;
+                tracing::info!("API listen on {}", tcp.local_addr().map(|l| l.to_string()).unwrap_or(a));
+                match &tls_acceptor {
+                    Some(acceptor) => {
+                        let l = listen::TlsListener::new(tcp, acceptor.clone())?;
+                        tasks.push(tokio::spawn(berth_server::serve(l, router, stop)));
+                    }
+                    None => {
+                        tracing::warn!("API served over plain TCP without TLS (--insecure-tcp): anyone who can reach it gets root on this host");
+                        tasks.push(tokio::spawn(berth_server::serve(tcp, router, stop)));
+                    }
+                }
+            }
+        }
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

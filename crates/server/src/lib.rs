@@ -38,7 +38,7 @@ mod version;
 mod tests;
 
 pub use error::status_for;
-pub use serve::serve_unix;
+pub use serve::{serve, serve_unix};
 
 use version::ApiVersion;
 

@@ -1,9 +1,10 @@
-//! Serving a router on a unix socket with HTTP/1.1 and upgrades (attach and exec hijack).
+//! Serving a router on a unix socket (or any listener) with HTTP/1.1 and upgrades (attach and exec hijack).
 
 use std::future::Future;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::serve::Listener;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -26,22 +27,26 @@ pub async fn serve_unix(
     router: Router,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve(listener, router, shutdown).await
+}
+
+/// Serve `router` on any [`Listener`] (a TCP listener, or one handing out TLS streams) until
+/// `shutdown` completes, with the same connection handling as [`serve_unix`]. The listener
+/// deals with its own accept errors (axum's listeners log and retry).
+pub async fn serve<L: Listener>(
+    mut listener: L,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    conns.spawn(serve_connection(stream, router.clone(), stop_rx.clone()));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting an API connection");
-                    // Out of descriptors and the like: give the system a moment.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+            (stream, _) = listener.accept() => {
+                conns.spawn(serve_connection(stream, router.clone(), stop_rx.clone()));
+            }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
@@ -60,11 +65,13 @@ pub async fn serve_unix(
     Ok(())
 }
 
-async fn serve_connection(
-    stream: tokio::net::UnixStream,
+async fn serve_connection<I>(
+    stream: I,
     router: Router,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         router.clone().oneshot(req.map(Body::new))
     });
