@@ -38,6 +38,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use berth_errdefs::{Error, Result};
 
+pub use userns::{userns_mappings, UsernsError, DEFAULT_REMAP_USER};
+
 use crate::containers::Container;
 use crate::events::Events;
 use crate::exec::Exec;
