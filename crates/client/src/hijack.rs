@@ -224,6 +224,10 @@ pub(crate) async fn connect(host: &Host) -> Result<(Reader, Writer), Error> {
             let (r, w) = TcpStream::connect(a).await.map_err(connect_err)?.into_split();
             (Box::pin(r), Box::pin(w))
         }
+        Host::Tls(a, config) => {
+            let (r, w) = tokio::io::split(crate::tls::connect(a, config).await.map_err(connect_err)?);
+            (Box::pin(r), Box::pin(w))
+        }
     })
 }
 
@@ -305,7 +309,7 @@ fn build_request_method(
     }
     let host_header = match host {
         Host::Unix(_) => "api.moby.localhost".to_string(),
-        Host::Tcp(a) => a.clone(),
+        Host::Tcp(a) | Host::Tls(a, _) => a.clone(),
     };
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let connection = if upgrade { "Connection: Upgrade\r\nUpgrade: tcp\r\n" } else { "Connection: close\r\n" };

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::tls::TlsConfig;
 use crate::Error;
 
 /// Where berthd listens when neither `-H` nor `DOCKER_HOST` says otherwise.
@@ -18,6 +19,8 @@ pub enum Host {
     Unix(PathBuf),
     /// A TCP `host:port`.
     Tcp(String),
+    /// A TCP `host:port` spoken to over TLS.
+    Tls(String, TlsConfig),
 }
 
 impl Host {
@@ -62,6 +65,15 @@ impl Host {
         }
     }
 
+    /// This address over TLS: a `tcp://` one gets `config`; a unix socket stays as it is (as
+    /// with docker, TLS options do not apply to it).
+    pub fn with_tls(self, config: TlsConfig) -> Host {
+        match self {
+            Host::Tcp(a) | Host::Tls(a, _) => Host::Tls(a, config),
+            unix => unix,
+        }
+    }
+
     /// The address to use: `flag` if given, else `DOCKER_HOST` if set and non-empty, else
     /// [`DEFAULT_HOST`].
     pub fn resolve(flag: Option<&str>) -> Result<Host, Error> {
@@ -82,7 +94,7 @@ impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Host::Unix(p) => write!(f, "unix://{}", p.display()),
-            Host::Tcp(a) => write!(f, "tcp://{a}"),
+            Host::Tcp(a) | Host::Tls(a, _) => write!(f, "tcp://{a}"),
         }
     }
 }

@@ -28,6 +28,7 @@ mod hijack;
 mod host;
 mod jsonstream;
 mod request;
+mod tls;
 mod transfer;
 
 use berth_errdefs::{HasKind, Kind};
@@ -38,6 +39,7 @@ pub use hijack::{Hijacked, WaitExit};
 pub use host::{Host, DEFAULT_HOST};
 pub use jsonstream::JsonStream;
 pub use request::{Body, BodyStream, Request, Response};
+pub use tls::{TlsConfig, TlsFlags, TlsOptions};
 pub use transfer::{CommitOptions, LoadResponse};
 
 /// Seconds bollard waits for response headers. Long-running calls (wait, attach, logs -f) must
@@ -80,6 +82,9 @@ pub enum Error {
     /// Any other error from bollard.
     #[error("{0}")]
     Api(bollard::errors::Error),
+    /// The TLS material could not be loaded.
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl Error {
@@ -125,7 +130,7 @@ pub fn kind_of_status(status: u16) -> Kind {
 impl HasKind for Error {
     fn kind(&self) -> Kind {
         match self {
-            Error::InvalidHost { .. } => Kind::InvalidArgument,
+            Error::InvalidHost { .. } | Error::Tls(_) => Kind::InvalidArgument,
             Error::Connect { .. } | Error::Io(_) => Kind::Unavailable,
             Error::Daemon { status, .. } => kind_of_status(*status),
             Error::Protocol(_) | Error::Api(_) => Kind::Internal,
@@ -143,7 +148,15 @@ pub struct Client {
 impl Client {
     /// Connect to `host` (or `DOCKER_HOST`, or [`DEFAULT_HOST`]) and negotiate the API version.
     pub async fn connect(host: Option<&str>) -> Result<Client, Error> {
-        let host = Host::resolve(host)?;
+        Client::connect_tls(host, None).await
+    }
+
+    /// [`Client::connect`], over TLS when `tls` is given and the host is `tcp://`.
+    pub async fn connect_tls(host: Option<&str>, tls: Option<&TlsOptions>) -> Result<Client, Error> {
+        let mut host = Host::resolve(host)?;
+        if let Some(t) = tls {
+            host = host.with_tls(t.load()?);
+        }
         let client = Client::new(host)?;
         client.negotiate().await
     }
@@ -160,6 +173,12 @@ impl Client {
             Host::Tcp(addr) => {
                 Docker::connect_with_http(&format!("tcp://{addr}"), REQUEST_TIMEOUT_SECS, &version)
             }
+            Host::Tls(addr, config) => Docker::connect_with_custom_transport(
+                tls_transport(addr.clone(), config.clone()),
+                Some(format!("https://{addr}")),
+                REQUEST_TIMEOUT_SECS,
+                &version,
+            ),
         }
         .map_err(|e| connect_error(&host, e))?;
         Ok(Client { docker, host })
@@ -258,6 +277,35 @@ fn max_client_version() -> ClientVersion {
     let (major, minor) = berth_api::parse_version(berth_api::API_VERSION).unwrap_or((1, 47));
     ClientVersion { major_version: major as usize, minor_version: minor as usize }
 }
+
+/// bollard's requests over a fresh TLS connection each (bollard keeps no idle connections
+/// either), HTTP/1.1 with upgrades.
+fn tls_transport(addr: String, config: TlsConfig) -> impl Fn(bollard::BollardRequest) -> TransportFuture + Send + Sync {
+    move |mut req: bollard::BollardRequest| {
+        let (addr, config) = (addr.clone(), config.clone());
+        Box::pin(async move {
+            let stream = tls::connect(&addr, &config).await?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(async move {
+                let _ = conn.with_upgrades().await;
+            });
+            let origin = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+            *req.uri_mut() = origin.parse().map_err(|e: hyper::http::uri::InvalidUri| {
+                bollard::errors::Error::IOError { err: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()) }
+            })?;
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&addr) {
+                req.headers_mut().entry(hyper::header::HOST).or_insert(v);
+            }
+            Ok(sender.send_request(req).await?)
+        })
+    }
+}
+
+/// What [`tls_transport`] answers a request with.
+type TransportFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<hyper::Response<hyper::body::Incoming>, bollard::errors::Error>> + Send>,
+>;
 
 /// Turn a transport-level bollard error into [`Error::Connect`]; daemon answers stay errors.
 fn connect_error(host: &Host, e: bollard::errors::Error) -> Error {

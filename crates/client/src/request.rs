@@ -132,7 +132,7 @@ pub(crate) fn head_bytes(host: &Host, version: &str, req: &Request) -> Vec<u8> {
     }
     let host_header = match host {
         Host::Unix(_) => "api.moby.localhost".to_string(),
-        Host::Tcp(a) => a.clone(),
+        Host::Tcp(a) | Host::Tls(a, _) => a.clone(),
     };
     let mut head = format!("{} {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: berth-cli\r\n", req.method);
     for (k, v) in &req.headers {
