@@ -97,7 +97,7 @@ impl Engine {
             status: Some(status_text(&rec.state)),
             host_config: Some(m::ContainerSummaryHostConfig { network_mode: Some(network), annotations: None }),
             network_settings: Some(m::ContainerSummaryNetworkSettings { networks: Some(networks) }),
-            mounts: Some(Vec::new()),
+            mounts: Some(self.mount_points(&rec)),
             health,
             ..Default::default()
         }
@@ -146,6 +146,7 @@ impl Engine {
                     x == h
                 })
                 && any("network", &|x| rec.networks.keys().any(|k| k == x || self.net.st.resolve(k).is_ok_and(|n| n.name == x || n.id.starts_with(x))))
+                && any("volume", &|x| Engine::uses_volume(&rec, x))
                 && any("publish", &|x| port_filter(x, &published_keys(&rec)))
                 && any("expose", &|x| port_filter(x, &rec.config.exposed_ports.clone().unwrap_or_default()))
                 && image_ids.as_ref().is_none_or(|ids| ids.contains(&rec.image_id))
@@ -222,7 +223,7 @@ impl Engine {
             graph_driver: Some(m::DriverData { name: "overlay2".into(), data: gd }),
             size_rw,
             size_root_fs: size_root,
-            mounts: Some(Vec::new()),
+            mounts: Some(self.mount_points(&rec)),
             config: Some(rec.config.clone()),
             network_settings: Some(self.network_settings(&rec)),
             ..Default::default()
@@ -311,7 +312,7 @@ impl SystemBackend for Arc<Engine> {
             layers_size: usage.layers_size,
             images: usage.images,
             containers,
-            volumes: Vec::new(),
+            volumes: self.volume_usage()?,
             build_cache: Vec::new(),
         })
     }

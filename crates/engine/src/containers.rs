@@ -52,6 +52,9 @@ pub(crate) struct Record {
     /// each endpoint (static addresses, aliases). What it got lives in its sandbox.
     #[serde(default)]
     pub networks: std::collections::BTreeMap<String, m::EndpointSettings>,
+    /// Binds and volumes as resolved at create (inspect's `Mounts`).
+    #[serde(default)]
+    pub mounts: Vec<crate::volumes::MountPoint>,
 }
 
 /// The container's state as Docker reports it.

@@ -174,6 +174,14 @@ impl Engine {
             unreserve(&self.names);
             return Err(Error::internal(format!("create container directory: {e}")));
         }
+        let mounts = match self.prepare_mounts(&config, &hc) {
+            Ok(ms) => ms,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&cdir);
+                unreserve(&self.names);
+                return Err(e);
+            }
+        };
         let rec = Record {
             id: id.clone(),
             name: format!("/{name}"),
@@ -189,10 +197,12 @@ impl Engine {
             args: cmdline.iter().skip(1).cloned().collect(),
             exec_ids: Vec::new(),
             networks,
+            mounts,
         };
         if let Err(e) = self.store.write(|tx| tx.put(containers::TABLE, &id, &rec)) {
             let _ = std::fs::remove_dir_all(&cdir);
             unreserve(&self.names);
+            self.release_volumes(&rec, true);
             return Err(kinded(e));
         }
         let c = Container::new(rec.clone());
@@ -224,7 +234,7 @@ impl Engine {
             // As dockerd: a container that fails to start with --rm goes away (the CLI waits
             // for its removal before reporting the error).
             drop(_op);
-            let _ = self.remove_container(&c.id, true, false).await;
+            let _ = self.remove_container(&c.id, true, true).await;
         }
         res
     }
@@ -239,12 +249,14 @@ impl Engine {
         let res = self.start_process(c, network, t0).await;
         if res.is_err() {
             self.teardown_sandbox(&rec.id).await;
+            self.unmount_volumes(&c.record());
         }
         tracing::debug!(id = %rec.id, network = ?t_net, "network sandbox ready");
         res
     }
 
     async fn start_process(self: &Arc<Self>, c: &Arc<Container>, network: berth_runtime::spec::NetworkNamespace, t0: Instant) -> Result<()> {
+        self.mount_volumes(c)?;
         let rec = c.record();
         let id = rec.id.clone();
         let cdir = self.cdir(&id);
@@ -406,6 +418,7 @@ impl Engine {
 
     async fn handle_exit(self: &Arc<Self>, c: Arc<Container>, code: Option<i64>) {
         self.teardown_sandbox(&c.id).await;
+        self.unmount_volumes(&c.record());
         let es = containers::read_exit_file(&self.cdir(&c.id).join("exit.json"));
         let code = code.or(es.as_ref().map(|e| e.exit_code as i64)).unwrap_or(137);
         let finished = es.as_ref().map(|e| e.finished_at.clone()).unwrap_or_else(containers::now_rfc3339);
@@ -459,7 +472,7 @@ impl Engine {
         } else if rec.host_config.auto_remove.unwrap_or(false) {
             let engine = self.clone();
             tokio::spawn(async move {
-                let _ = engine.remove_container(&c.id, true, false).await;
+                let _ = engine.remove_container(&c.id, true, true).await;
             });
         }
     }
@@ -621,7 +634,7 @@ impl Engine {
     }
 
     /// `DELETE /containers/{id}`.
-    pub(crate) async fn remove_container(&self, key: &str, force: bool, _volumes: bool) -> Result<()> {
+    pub(crate) async fn remove_container(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.get(key)?;
         let _op = c.op.lock().await;
         let rec = c.record();
@@ -643,6 +656,7 @@ impl Engine {
         }
         c.update(|r| r.state.status = "removing".into());
         self.teardown_sandbox(&c.id).await;
+        self.release_volumes(&rec, volumes);
         let cdir = self.cdir(&c.id);
         self.store.write(|tx| tx.delete(containers::TABLE, &c.id).map(|_| ())).map_err(kinded)?;
         let _ = std::fs::remove_dir_all(&cdir);
@@ -772,6 +786,7 @@ impl Engine {
                         });
                     }
                     c.life.send_modify(|l| l.running = true);
+                    self.adopt_volumes(&c.record());
                     self.watch(c.clone(), conn);
                     crate::health::spawn(self.clone(), c.clone());
                     return;
@@ -885,6 +900,7 @@ mod tests {
             args: vec![],
             exec_ids: vec![],
             networks: Default::default(),
+            mounts: vec![],
         }
     }
 
