@@ -1,6 +1,244 @@
 //! The classic builder: a Dockerfile and a context tar to an image, with a cache of steps.
+//!
+//! - [`context`]: the request body extracted safely into `<data-root>/tmp/build-*`, removed at
+//!   the end; context paths resolved without leaving it.
+//! - [`plan`]: which stages the target needs, step numbering (pure).
+//! - [`exec`]: the stages as concurrent tasks; each step probes the [`cache`] and on a miss
+//!   makes an image: config only (ENV, CMD, ...), a layer staged by [`copy`] (COPY, ADD,
+//!   WORKDIR of a missing directory), or a container's changes ([`run`]).
+//! - [`report`]: the JSON messages (`stream`, `aux`, `error`), held back in quiet mode.
+//!
+//! Output follows dockerd's classic builder: `Step i/n : ...`, ` ---> <id>`, ` ---> Using
+//! cache`, ` ---> Running in <id>` (RUN only: config steps need no container here), the RUN's
+//! output, `Successfully built`, `Successfully tagged`. Each step's image is a real, untagged
+//! image whose parent is the previous step's.
 
-use crate::service::BuildBackend;
+mod cache;
+mod context;
+mod copy;
+mod exec;
+mod plan;
+mod report;
+mod run;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use berth_api::models as m;
+use berth_api::JsonMessage;
+use berth_dockerfile::{Instruction, Kind};
+use berth_errdefs::{Error, Result};
+
+use self::exec::{short, Build, Failure, StageOut, StepResult};
+use self::report::Reporter;
+use crate::service::{BuildBackend, BuildRequest, ByteStream, Filters, ProgressSender};
 use crate::Engine;
 
-impl BuildBackend for std::sync::Arc<Engine> {}
+/// Quote a `--label` value so that the shell-word expansion gives it back unchanged.
+fn quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '$') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// The build, start to end; errors are the caller's to report.
+async fn run_build(engine: Arc<Engine>, req: BuildRequest, body: ByteStream, out: Reporter) -> StepResult<()> {
+    // Tags are checked before anything is done, as dockerd does.
+    let mut tags = Vec::new();
+    for t in &req.tags {
+        let r = berth_reference::Reference::parse_normalized(t)
+            .map_err(|e| Error::from_kind(&e))
+            .and_then(|r| if r.digest().is_some() { Err(Error::invalid(format!("invalid reference format: {t}"))) } else { Ok(r) })?;
+        tags.push(r.with_default_tag());
+    }
+    let ctx = context::extract(body, &engine.cfg.data_root.join("tmp")).await?;
+    let name = req.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into());
+    let rel = context::context_path(&name).map_err(|_| Error::invalid(format!("Cannot locate specified Dockerfile: {name}")))?;
+    let mut text = std::fs::read_to_string(ctx.root().join(&rel));
+    if text.is_err() && req.dockerfile.is_none() {
+        text = std::fs::read_to_string(ctx.root().join("dockerfile"));
+    }
+    let text = text.map_err(|_| Error::invalid(format!("Cannot locate specified Dockerfile: {name}")))?;
+    let df = berth_dockerfile::parse(&text).map_err(|e| Error::invalid(e.to_string()))?;
+
+    let mut b = Build::new(engine.clone(), req, ctx, df, out.clone());
+    b.set_meta_args()?;
+    let target = plan::target_index(&b.df, b.req.target.as_deref())?;
+    // `--label`s are LABEL steps at the end of the target stage, sorted, as dockerd adds them.
+    let mut labels: Vec<(&String, &String)> = b.req.labels.iter().collect();
+    labels.sort();
+    let extra: Vec<Instruction> = labels
+        .into_iter()
+        .map(|(k, v)| Instruction {
+            line: 0,
+            original: format!("LABEL {}={}", quoted(k), quoted(v)),
+            kind: Kind::Label(vec![(quoted(k), quoted(v))]),
+        })
+        .collect();
+    b.df.stages[target].instructions.extend(extra);
+    let needed = {
+        let expand = |w: &str| b.expand_meta(w).unwrap_or_else(|_| w.to_string());
+        plan::needed(&b.df, target, &expand)
+    };
+    let (firsts, total) = plan::numbering(&b.df, &needed, 0);
+    let mut n = 1;
+    for a in &b.df.meta_args {
+        let text = match &a.default {
+            Some(d) => format!("ARG {}={d}", a.name),
+            None => format!("ARG {}", a.name),
+        };
+        out.line(format!("Step {n}/{total} : {text}\n")).await;
+        n += 1;
+    }
+    let b = Arc::new(b);
+    let mut tasks = Vec::new();
+    for (i, first) in firsts {
+        let b = b.clone();
+        tasks.push((i, tokio::spawn(async move {
+            let r = stage(&b, i, first, total).await;
+            b.finish_stage(i, r.clone());
+            r
+        })));
+    }
+    let mut first_failure: Option<Failure> = None;
+    let mut result: Option<StageOut> = None;
+    for (i, t) in tasks {
+        match t.await {
+            Ok(Ok(o)) if i == target => result = Some(o),
+            Ok(Ok(_)) => {}
+            Ok(Err(f)) if !f.dependent => {
+                if first_failure.is_none() {
+                    first_failure = Some(f);
+                }
+            }
+            Ok(Err(_)) => {}
+            Err(e) => {
+                if first_failure.is_none() {
+                    first_failure = Some(Error::internal(format!("build stage: {e}")).into());
+                }
+            }
+        }
+    }
+    let hits = std::mem::take(&mut *b.hits.lock().unwrap_or_else(|p| p.into_inner()));
+    b.cache.touch(&hits);
+    if let Some(f) = first_failure {
+        return Err(f);
+    }
+    let image = result.map(|o| o.image).filter(|i| !i.is_empty());
+    let Some(image) = image else {
+        return Err(Error::invalid("No image was generated. Is your Dockerfile empty?").into());
+    };
+    out.send(JsonMessage { aux: Some(serde_json::json!({ "ID": image })), ..Default::default() }).await;
+    out.line(format!("Successfully built {}\n", short(&image))).await;
+    let store = engine.images.store().clone();
+    for t in &tags {
+        store.tag(&image, t).map_err(|e| Error::from_kind(&e))?;
+        let name = t.familiar_string();
+        engine.events.emit(m::EventMessageTypeEnum::IMAGE, "tag", &image, HashMap::from([("name".to_string(), name.clone())]));
+        out.line(format!("Successfully tagged {name}\n")).await;
+    }
+    if b.req.quiet {
+        out.always(JsonMessage::stream(format!("{image}\n"))).await;
+    }
+    Ok(())
+}
+
+/// Build one stage: its FROM, then its steps, printing as dockerd does.
+async fn stage(b: &Build, i: usize, first: usize, total: usize) -> StepResult<StageOut> {
+    let s = &b.df.stages[i];
+    let mut n = first;
+    b.out.line(format!("Step {n}/{total} : {}\n", s.original)).await;
+    n += 1;
+    let mut st = b.begin_stage(i).await?;
+    b.out.line(format!(" ---> {}\n", short(&st.image))).await;
+    for ins in &s.instructions {
+        if b.failed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Failure::dependent());
+        }
+        b.out.line(format!("Step {n}/{total} : {}\n", ins.original)).await;
+        n += 1;
+        b.step(&mut st, ins).await.map_err(|mut f| {
+            if f.code.is_none() && !f.dependent && ins.line > 0 && berth_errdefs::HasKind::kind(&f.err) == berth_errdefs::Kind::InvalidArgument {
+                let msg = f.err.message().to_string();
+                if !msg.contains("line ") && !msg.starts_with("COPY failed") && !msg.starts_with("ADD failed") && !msg.starts_with("When using") {
+                    f.err = Error::invalid(format!("dockerfile error on line {}: {msg}", ins.line));
+                }
+            }
+            f
+        })?;
+        b.out.line(format!(" ---> {}\n", short(&st.image))).await;
+    }
+    Ok(StageOut { image: st.image, config: st.config })
+}
+
+#[async_trait]
+impl BuildBackend for Arc<Engine> {
+    async fn build(&self, req: BuildRequest, context: ByteStream, progress: ProgressSender) -> Result<()> {
+        let out = Reporter::new(progress, req.quiet);
+        match run_build(self.clone(), req, context, out.clone()).await {
+            Ok(()) => Ok(()),
+            Err(f) if !out.said_anything() => Err(f.err),
+            Err(f) => {
+                out.flush_held().await;
+                let msg = f.err.message().to_string();
+                out.always(match f.code {
+                    Some(c) => JsonMessage::error_with_code(msg, c),
+                    None => JsonMessage::error(msg),
+                })
+                .await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn build_prune(&self, all: bool, filters: Filters) -> Result<m::BuildPruneResponse> {
+        let c = cache::Cache { db: self.store.clone() };
+        let store = self.images.store().clone();
+        let records = c.all()?;
+        let now = chrono::Utc::now().timestamp();
+        let chosen = cache::select_for_prune(&records, all, &filters, &|id| store.contains(id), now)?;
+        c.delete(&chosen)?;
+        let keep: std::collections::HashSet<String> =
+            c.all()?.into_iter().map(|(_, r)| r.image).collect();
+        let before = store.disk_usage().map(|d| d.layers_size).unwrap_or(0);
+        // The intermediate images only these records kept: untagged, unused by containers.
+        let users = self.image_users();
+        for (_, r) in records.iter().filter(|(k, _)| chosen.contains(k)) {
+            if keep.contains(&r.image) {
+                continue;
+            }
+            let Ok(img) = store.get(&r.image) else { continue };
+            if !img.repo_tags.is_empty() || !img.repo_digests.is_empty() {
+                continue;
+            }
+            let _ = self.images.remove(&r.image, false, false, &|id: &str| Engine::image_in_use(&users, id));
+        }
+        let after = store.disk_usage().map(|d| d.layers_size).unwrap_or(before);
+        let mut reclaimed = (before - after).max(0);
+        if all && filters.is_empty() {
+            let dir = self.cfg.data_root.join("build/cache-mounts");
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                for e in rd.flatten() {
+                    reclaimed += dir_size(&e.path()) as i64;
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(m::BuildPruneResponse { caches_deleted: Some(chosen), space_reclaimed: Some(reclaimed) })
+    }
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
+    if !m.is_dir() {
+        return m.len();
+    }
+    std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0)
+}

@@ -64,7 +64,7 @@ fn tar_stream(stream: ByteStream) -> Response {
 /// progress: the error status when it fails before saying anything, else a stream of its
 /// messages, ended by an error message when it fails later. The task goes on if the client
 /// leaves (its messages are then dropped).
-async fn progress_response<F>(run: F) -> Result<Response, ApiError>
+pub(crate) async fn progress_response<F>(run: F) -> Result<Response, ApiError>
 where
     F: FnOnce(ProgressSender) -> BoxFuture<'static, berth_errdefs::Result<()>>,
 {

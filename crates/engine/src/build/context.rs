@@ -1,0 +1,211 @@
+//! The build context: the request body (a tar, plain or compressed) extracted into a fresh
+//! directory under `<data-root>/tmp/`, and context-relative paths resolved without ever
+//! leaving it.
+//!
+//! Extraction is [`berth_image::unpack`]'s, unprivileged: entries are cleaned lexically and
+//! written only below the directory (no symlink is followed out), device nodes are skipped.
+//! The directory goes away when the [`Context`] is dropped, also after a failure.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use berth_errdefs::{Error, Result};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::images::{feed_body, ChannelReader};
+use crate::service::ByteStream;
+
+/// An extracted context; removed from disk when dropped.
+#[derive(Debug)]
+pub(crate) struct Context {
+    dir: PathBuf,
+}
+
+impl Context {
+    /// The context's root directory.
+    pub(crate) fn root(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh, uniquely named directory under `tmp_root` (created if needed).
+pub(crate) fn temp_dir(tmp_root: &Path, prefix: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(tmp_root).map_err(|e| Error::internal(format!("create {}: {e}", tmp_root.display())))?;
+    let dir = tmp_root.join(format!("{prefix}-{}", crate::containers::new_id().get(..16).unwrap_or("x")));
+    std::fs::create_dir(&dir).map_err(|e| Error::internal(format!("create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// Extract the context stream into a new directory under `tmp_root`, reading it as it comes.
+pub(crate) async fn extract(body: ByteStream, tmp_root: &Path) -> Result<Context> {
+    let ctx = Context { dir: temp_dir(tmp_root, "build")? };
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(16);
+    let dest = ctx.dir.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let reader = ChannelReader { rx, current: Bytes::new() };
+        berth_image::unpack(reader, &dest, berth_image::UnpackOptions { privileged: false })
+    });
+    feed_body(body, tx).await;
+    task.await
+        .map_err(|e| Error::internal(format!("extract the build context: {e}")))?
+        .map_err(|e| Error::invalid(format!("the build context is not a valid tar archive: {e}")))?;
+    Ok(ctx)
+}
+
+/// Clean a path lexically as Go's `filepath.Clean` of a rooted path, relative to the root:
+/// `a/./b/../c` -> `a/c`, `/x` -> `x`, `.` and `` -> ``. Climbing above the root is `None`.
+pub(crate) fn clean_rel(p: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in Path::new(p).components() {
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::Normal(s) => parts.push(s.to_str()?),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// A source path of COPY/ADD relative to the context: absolute paths are context-relative;
+/// one that climbs out is refused with Docker's message.
+pub(crate) fn context_path(src: &str) -> Result<String> {
+    // Docker checks the path joined to the context root; leading `/` is the root itself.
+    let rooted = src.trim_start_matches('/');
+    clean_rel(rooted).ok_or_else(|| Error::invalid(format!("COPY failed: forbidden path outside the build context: {src} ()")))
+}
+
+/// Resolve `rel` (clean, relative) under `root`, following symlinks as a chroot would: an
+/// absolute link target is taken from `root`, `..` never climbs above it. The last component
+/// is followed too when `follow_last`.
+pub(crate) fn resolve_in(root: &Path, rel: &str, follow_last: bool) -> io::Result<PathBuf> {
+    let mut todo: Vec<String> = rel.split('/').filter(|s| !s.is_empty()).rev().map(str::to_owned).collect();
+    let mut cur: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        match part.as_str() {
+            "." => continue,
+            ".." => {
+                cur.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let here = root.join(cur.join("/")).join(&part);
+        let last = todo.is_empty();
+        match std::fs::symlink_metadata(&here) {
+            Ok(m) if m.file_type().is_symlink() && (!last || follow_last) => {
+                hops += 1;
+                if hops > 40 {
+                    return Err(io::Error::other("too many levels of symbolic links"));
+                }
+                let target = std::fs::read_link(&here)?;
+                let t = target.to_string_lossy().into_owned();
+                if t.starts_with('/') {
+                    cur.clear();
+                }
+                for p in t.split('/').filter(|s| !s.is_empty()).rev() {
+                    todo.push(p.to_owned());
+                }
+            }
+            _ => cur.push(part),
+        }
+    }
+    Ok(root.join(cur.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_clean_within_the_root() {
+        let cases = [
+            ("a/b", Some("a/b")),
+            ("./a/./b/", Some("a/b")),
+            ("/abs/x", Some("abs/x")),
+            ("a/../b", Some("b")),
+            (".", Some("")),
+            ("", Some("")),
+            ("../x", None),
+            ("a/../../x", None),
+            ("/..", None),
+        ];
+        for (p, want) in cases {
+            assert_eq!(clean_rel(p).as_deref(), want, "{p}");
+        }
+        assert_eq!(context_path("/etc/passwd").unwrap(), "etc/passwd");
+        assert_eq!(
+            context_path("../x").unwrap_err().message(),
+            "COPY failed: forbidden path outside the build context: ../x ()"
+        );
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("real/dir")).unwrap();
+        std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../real", root.join("real/dir/up")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("escape")).unwrap();
+        let cases = [
+            ("abs/dir", true, "real/dir"),
+            ("real/dir/up/dir", true, "real/dir"),
+            ("escape", true, "etc/passwd"),
+            ("escape", false, "escape"),
+        ];
+        for (rel, follow, want) in cases {
+            assert_eq!(resolve_in(root, rel, follow).unwrap(), root.join(want), "{rel}");
+        }
+    }
+
+    #[test]
+    fn a_context_that_climbs_out_is_refused_and_nothing_leaks() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let t = tempfile::tempdir().unwrap();
+        // A tar whose entry climbs out of the root.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        {
+            let name = h.as_gnu_mut().unwrap();
+            let p = b"../../evil";
+            name.name[..p.len()].copy_from_slice(p);
+        }
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        let bad = b.into_inner().unwrap();
+        let body: ByteStream = Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from(bad))]));
+        let tmp = t.path().join("tmp");
+        let err = rt.block_on(extract(body, &tmp)).unwrap_err();
+        assert!(err.message().contains("outside"), "{}", err.message());
+        assert!(!t.path().join("evil").exists());
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the temp dir is removed");
+
+        // A good one extracts, and goes away with the Context.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "dir/f", &b"hi"[..]).unwrap();
+        let good = b.into_inner().unwrap();
+        let body: ByteStream = Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from(good))]));
+        let ctx = rt.block_on(extract(body, &tmp)).unwrap();
+        assert_eq!(std::fs::read(ctx.root().join("dir/f")).unwrap(), b"hi");
+        let dir = ctx.root().to_path_buf();
+        drop(ctx);
+        assert!(!dir.exists());
+    }
+}
