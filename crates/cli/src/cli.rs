@@ -12,6 +12,25 @@ pub struct Cli {
     /// Daemon socket to connect to (unix:///path or tcp://host:port)
     #[arg(short = 'H', long = "host", global = true)]
     pub host: Option<String>,
+    /// Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and
+    /// default context set with "berth context use")
+    #[arg(short = 'c', long = "context")]
+    pub context: Option<String>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long = "tls")]
+    pub tls: bool,
+    /// Use TLS and verify the remote
+    #[arg(long = "tlsverify", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tlsverify: Option<bool>,
+    /// Trust certs signed only by this CA
+    #[arg(long = "tlscacert")]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// Path to TLS certificate file
+    #[arg(long = "tlscert")]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// Path to TLS key file
+    #[arg(long = "tlskey")]
+    pub tlskey: Option<std::path::PathBuf>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -240,6 +240,23 @@ impl ConfigFile {
         out
     }
 
+    /// A top-level field as read (e.g. `currentContext`, which contexts use).
+    pub fn field(&self, key: &str) -> Option<&Json> {
+        self.fields.get(key)
+    }
+
+    /// Set (`Some`) or remove (`None`) a top-level field; [`ConfigFile::save`] writes it.
+    pub fn set_field(&mut self, key: &str, value: Option<Json>) {
+        match value {
+            Some(v) => {
+                self.fields.insert(key.to_string(), v);
+            }
+            None => {
+                self.fields.remove(key);
+            }
+        }
+    }
+
     /// Write the file (`Save`): a temp file next to it, renamed over it. A new file gets mode
     /// 0600 in a 0700 directory; an existing one keeps its mode (and owner); a symlinked file
     /// is replaced where the link points.

@@ -16,11 +16,27 @@ pub mod volume;
 use berth_client::Client;
 
 use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
-use crate::error::ApiResult;
 
-/// Connect to the daemon named by `-H`, `DOCKER_HOST` or the default.
-pub async fn connect(host: Option<&str>) -> anyhow::Result<Client> {
-    Client::connect(host).await.api()
+/// Connect to the daemon the command line picks: `--context`, `-H`, `DOCKER_HOST`,
+/// `DOCKER_CONTEXT`, the current context or the default, with the `--tls*` options (see
+/// [`context::resolve`]).
+pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
+    context::connect(&globals(cli)).await
+}
+
+/// The endpoint-picking options of the command line.
+pub fn globals(cli: &Cli) -> context::Globals {
+    context::Globals {
+        host: cli.host.clone(),
+        context: cli.context.clone(),
+        tls: berth_client::TlsFlags {
+            tls: cli.tls,
+            verify: cli.tlsverify,
+            ca: cli.tlscacert.clone(),
+            cert: cli.tlscert.clone(),
+            key: cli.tlskey.clone(),
+        },
+    }
 }
 
 /// Run one parsed command line.
@@ -40,10 +56,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if let Command::Logout(a) = cli.command {
         return registry::logout(a);
     }
+    let globals = globals(&cli);
     if let Command::Context(cmd) = cli.command {
-        return context::dispatch(cmd);
+        return context::dispatch(cmd, &globals);
     }
-    let c = match connect(cli.host.as_deref()).await {
+    let c = match connect(&cli).await {
         Ok(c) => c,
         Err(e) if creates.is_some() => return Err(crate::error::StatusError::with(125, format!("berth: {e}"))),
         Err(e) => return Err(e),
@@ -100,7 +117,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => stats::stats(&c, a).await,
         Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => stats::update(&c, a).await,
         Command::Volume(cmd) => volume::dispatch(&c, cmd).await,
-        Command::Context(cmd) => context::dispatch(cmd),
+        Command::Context(cmd) => context::dispatch(cmd, &globals),
     }
 }
 
