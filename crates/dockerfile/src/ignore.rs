@@ -35,7 +35,10 @@ enum Tok {
     /// `?`: one character, not `/` when separators count.
     Quest,
     /// `[...]`.
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     /// `**` at the end: anything.
     AnyDeep,
     /// `**/` (or `**` inside a pattern): any number of leading directories, including none.
@@ -139,7 +142,11 @@ impl Matcher {
                 message,
             })?;
             out.exclusions |= exclusion;
-            out.patterns.push(Pattern { exclusion, cleaned, how });
+            out.patterns.push(Pattern {
+                exclusion,
+                cleaned,
+                how,
+            });
         }
         Ok(out)
     }
@@ -194,7 +201,10 @@ impl Matcher {
         }
         let dir = clean_rel(rel_dir);
         let segs: Vec<&str> = dir.split('/').collect();
-        !self.patterns.iter().any(|p| p.exclusion && p.could_match_below(&segs))
+        !self
+            .patterns
+            .iter()
+            .any(|p| p.exclusion && p.could_match_below(&segs))
     }
 }
 
@@ -352,7 +362,11 @@ fn compile(pattern: &str) -> Result<How, String> {
                 if p.get(i) == Some(&'/') {
                     i += 1;
                 }
-                toks.push(if i == p.len() { Tok::AnyDeep } else { Tok::DeepDir });
+                toks.push(if i == p.len() {
+                    Tok::AnyDeep
+                } else {
+                    Tok::DeepDir
+                });
             }
             '*' => {
                 toks.push(Tok::Star);
@@ -388,7 +402,7 @@ fn match_toks(toks: &[Tok], s: &[char], sep: bool) -> bool {
     match tok {
         Tok::Lit(c) => s.first() == Some(c) && match_toks(rest, &s[1..], sep),
         Tok::Quest => {
-            !s.is_empty() && !(sep && s[0] == '/') && match_toks(rest, &s[1..], sep)
+            s.first().is_some_and(|c| !(sep && *c == '/')) && match_toks(rest, &s[1..], sep)
         }
         Tok::Class { negated, ranges } => {
             let Some(&c) = s.first() else { return false };

@@ -31,7 +31,10 @@ pub struct ParseError {
 impl ParseError {
     /// An error at `line` with `message`.
     pub fn new(line: usize, message: impl Into<String>) -> Self {
-        ParseError { line, message: message.into() }
+        ParseError {
+            line,
+            message: message.into(),
+        }
     }
 }
 
@@ -282,7 +285,10 @@ impl Dockerfile {
     pub fn find_stage(&self, name_or_index: &str, before: usize) -> Option<usize> {
         let lower = name_or_index.to_lowercase();
         let end = before.min(self.stages.len());
-        if let Some(i) = self.stages[..end].iter().position(|s| s.name.as_deref() == Some(&lower)) {
+        if let Some(i) = self.stages[..end]
+            .iter()
+            .position(|s| s.name.as_deref() == Some(&lower))
+        {
             return Some(i);
         }
         match name_or_index.parse::<usize>() {
@@ -322,13 +328,18 @@ impl Run {
     /// The heredoc when the whole command is one heredoc whose body starts with `#!` (BuildKit
     /// writes such a body to a file and executes it instead of passing it to the shell).
     pub fn shebang_script(&self) -> Option<&Heredoc> {
-        self.single_heredoc().filter(|d| d.content.starts_with("#!"))
+        self.single_heredoc()
+            .filter(|d| d.content.starts_with("#!"))
     }
 
     fn single_heredoc(&self) -> Option<&Heredoc> {
-        let Command::Shell(line) = &self.command else { return None };
+        let Command::Shell(line) = &self.command else {
+            return None;
+        };
         let word = line.trim();
-        let rest = word.trim_start_matches(|c: char| c.is_ascii_digit()).strip_prefix("<<")?;
+        let rest = word
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .strip_prefix("<<")?;
         let rest = rest.strip_prefix('-').unwrap_or(rest);
         if rest.is_empty() || rest.contains(char::is_whitespace) {
             return None;

@@ -57,7 +57,10 @@ pub fn parse(src: &str) -> Result<Dockerfile, ParseError> {
         }
     }
     if df.stages.is_empty() {
-        return Err(ParseError::new(scanned.lines, "dockerfile contains no stages to build"));
+        return Err(ParseError::new(
+            scanned.lines,
+            "dockerfile contains no stages to build",
+        ));
     }
     Ok(df)
 }
@@ -91,8 +94,24 @@ pub fn parse_instruction(line: &str, escape: char) -> Result<Instruction, ParseE
 
 /// The keywords Docker knows, uppercased (for "did you mean" suggestions).
 const KEYWORDS: &[&str] = &[
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
 ];
 
 /// A raw heredoc as read from the source (content not chomped).
@@ -108,7 +127,11 @@ impl RawHeredoc {
     fn finish(&self) -> Heredoc {
         Heredoc {
             name: self.name.clone(),
-            content: if self.chomp { chomp(&self.content) } else { self.content.clone() },
+            content: if self.chomp {
+                chomp(&self.content)
+            } else {
+                self.content.clone()
+            },
             expand: self.expand,
             chomp: self.chomp,
         }
@@ -168,7 +191,9 @@ impl Directives {
         match key.as_str() {
             "escape" => {
                 if value != "`" && value != "\\" {
-                    return Err(format!("invalid escape token '{value}' does not match ` or \\"));
+                    return Err(format!(
+                        "invalid escape token '{value}' does not match ` or \\"
+                    ));
                 }
                 self.escape = value.chars().next().unwrap_or('\\');
             }
@@ -187,12 +212,16 @@ fn is_go_space(c: char) -> bool {
 /// `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`
 fn directive(line: &str) -> Option<(&str, &str)> {
     let rest = line.strip_prefix('#')?.trim_start_matches(is_go_space);
-    let end = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len());
     let key = &rest[..end];
     if !key.chars().next()?.is_ascii_alphabetic() {
         return None;
     }
-    let rest = rest[end..].trim_start_matches(is_go_space).strip_prefix('=')?;
+    let rest = rest[end..]
+        .trim_start_matches(is_go_space)
+        .strip_prefix('=')?;
     let value = rest.trim_matches(is_go_space);
     if value.is_empty() {
         return None;
@@ -225,7 +254,12 @@ fn trim_continuation(line: &str, escape: char) -> (String, bool) {
 fn scan(src: &str, escape: char, with_directives: bool) -> Result<Scanned, ParseError> {
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let lines: Vec<&str> = src.split_inclusive('\n').collect();
-    let mut d = Directives { escape, syntax: None, done: !with_directives, seen: Vec::new() };
+    let mut d = Directives {
+        escape,
+        syntax: None,
+        done: !with_directives,
+        seen: Vec::new(),
+    };
     let mut nodes = Vec::new();
     let mut i = 0;
     while i < lines.len() {
@@ -274,7 +308,12 @@ fn scan(src: &str, escape: char, with_directives: bool) -> Result<Scanned, Parse
         }
         nodes.push(node);
     }
-    Ok(Scanned { nodes, escape: d.escape, syntax: d.syntax, lines: lines.len() })
+    Ok(Scanned {
+        nodes,
+        escape: d.escape,
+        syntax: d.syntax,
+        lines: lines.len(),
+    })
 }
 
 /// Docker's `[\t\v\f\r ]+` separator.
@@ -286,7 +325,10 @@ fn split_ws(s: &str) -> Vec<String> {
     if s.is_empty() {
         return Vec::new();
     }
-    s.split(is_sep).filter(|w| !w.is_empty()).map(str::to_string).collect()
+    s.split(is_sep)
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Splits an instruction line into keyword, flags and the rest.
@@ -419,7 +461,11 @@ fn can_contain_heredoc(node: &Node) -> bool {
 
 /// The heredocs a line names (`<<EOF`, `<<-EOF`, `<<"EOF"`, `2<<EOF`), in order.
 fn heredocs_from_line(line: &str) -> Result<Vec<RawHeredoc>, String> {
-    let raw = Options { raw_quotes: true, raw_escapes: true, skip_unset: true };
+    let raw = Options {
+        raw_quotes: true,
+        raw_escapes: true,
+        skip_unset: true,
+    };
     let words = shell::words_with(line, '\\', raw).unwrap_or_default();
     let mut docs = Vec::new();
     for word in words {
@@ -434,7 +480,9 @@ fn heredocs_from_line(line: &str) -> Result<Vec<RawHeredoc>, String> {
 /// delimiter is quoted.
 fn parse_heredoc(word: &str) -> Result<Option<RawHeredoc>, String> {
     let rest = word.trim_start_matches(|c: char| c.is_ascii_digit());
-    let Some(rest) = rest.strip_prefix("<<") else { return Ok(None) };
+    let Some(rest) = rest.strip_prefix("<<") else {
+        return Ok(None);
+    };
     let (chomp, rest) = match rest.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, rest),
@@ -442,15 +490,25 @@ fn parse_heredoc(word: &str) -> Result<Option<RawHeredoc>, String> {
     if rest.is_empty() || rest.contains('<') {
         return Ok(None);
     }
-    let plain = Options { raw_quotes: false, raw_escapes: false, skip_unset: true };
+    let plain = Options {
+        raw_quotes: false,
+        raw_escapes: false,
+        skip_unset: true,
+    };
     let words = shell::words_with(rest, '\\', plain).map_err(|e| e.message)?;
     if words.len() != 1 {
         return Ok(None);
     }
-    let quoted = Options { raw_quotes: true, raw_escapes: false, skip_unset: true };
+    let quoted = Options {
+        raw_quotes: true,
+        raw_escapes: false,
+        skip_unset: true,
+    };
     let raw_words = shell::words_with(rest, '\\', quoted).map_err(|e| e.message)?;
     if raw_words.len() != 1 {
-        return Err(format!("internal lexing of heredoc produced inconsistent results: {rest}"));
+        return Err(format!(
+            "internal lexing of heredoc produced inconsistent results: {rest}"
+        ));
     }
     let quotes = |s: &str| s.chars().filter(|c| *c == '\'' || *c == '"').count();
     Ok(Some(RawHeredoc {
@@ -463,7 +521,9 @@ fn parse_heredoc(word: &str) -> Result<Option<RawHeredoc>, String> {
 
 /// Strips leading tabs from every line (`<<-`).
 fn chomp(s: &str) -> String {
-    s.split_inclusive('\n').map(|l| l.trim_start_matches('\t')).collect()
+    s.split_inclusive('\n')
+        .map(|l| l.trim_start_matches('\t'))
+        .collect()
 }
 
 /// A JSON array of strings: `None` when `rest` is not JSON (shell form), `Some(Err)` when it is
@@ -474,7 +534,9 @@ fn parse_json(rest: &str) -> Option<Result<Vec<String>, String>> {
         return None;
     }
     let value: serde_json::Value = serde_json::from_str(rest).ok()?;
-    let serde_json::Value::Array(items) = value else { return None };
+    let serde_json::Value::Array(items) = value else {
+        return None;
+    };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         match item {
@@ -574,7 +636,9 @@ fn parse_words(rest: &str, escape: char) -> Vec<String> {
 /// ENV/LABEL arguments: `KEY value...` (old form) or `k=v k2="v 2"` (new form); raw values.
 fn name_values(rest: &str, keyword: &str, escape: char) -> Result<Vec<(String, String)>, String> {
     let words = parse_words(rest, escape);
-    let Some(first) = words.first() else { return Ok(Vec::new()) };
+    let Some(first) = words.first() else {
+        return Ok(Vec::new());
+    };
     if !first.contains('=') {
         let Some(i) = rest.find(is_sep) else {
             return Err(format!("{keyword} must have two arguments"));
@@ -630,9 +694,7 @@ impl Flags {
                 (FlagKind::Bool, Some(v)) => match v.to_lowercase().as_str() {
                     "true" => "true".into(),
                     "false" => "false".into(),
-                    _ => {
-                        return Err(format!("expecting boolean value for flag {name}, not: {v}"))
-                    }
+                    _ => return Err(format!("expecting boolean value for flag {name}, not: {v}")),
                 },
                 (_, None) => return Err(format!("Missing a value on flag: {name}")),
                 (_, Some(v)) => v.to_string(),
@@ -643,7 +705,11 @@ impl Flags {
     }
 
     fn string(&self, name: &str) -> Option<String> {
-        self.values.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     }
 
     /// A string flag, `None` when absent or empty.
@@ -656,7 +722,11 @@ impl Flags {
     }
 
     fn strings(&self, name: &str) -> Vec<String> {
-        self.values.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()).collect()
+        self.values
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
@@ -712,8 +782,11 @@ fn instruction(node: &Node, escape: char) -> Result<Item, String> {
                     return Err(format!("unsupported network mode {n:?}"));
                 }
             }
-            let mounts =
-                flags.strings("mount").iter().map(|m| parse_mount(m)).collect::<Result<_, _>>()?;
+            let mounts = flags
+                .strings("mount")
+                .iter()
+                .map(|m| parse_mount(m))
+                .collect::<Result<_, _>>()?;
             Kind::Run(Run {
                 command: command_of(rest)?,
                 mounts,
@@ -754,8 +827,14 @@ fn instruction(node: &Node, escape: char) -> Result<Item, String> {
             let mut args = Vec::new();
             for word in words {
                 let decl = match word.split_once('=') {
-                    Some((k, v)) => ArgDecl { name: k.to_string(), default: Some(v.to_string()) },
-                    None => ArgDecl { name: word, default: None },
+                    Some((k, v)) => ArgDecl {
+                        name: k.to_string(),
+                        default: Some(v.to_string()),
+                    },
+                    None => ArgDecl {
+                        name: word,
+                        default: None,
+                    },
                 };
                 if decl.name.is_empty() {
                     return Err("ARG names can not be blank".into());
@@ -795,7 +874,9 @@ fn instruction(node: &Node, escape: char) -> Result<Item, String> {
                 return Err(format!("{keyword} requires at least two arguments"));
             };
             if parse_heredoc(dest)?.is_some() {
-                return Err(format!("{keyword} cannot accept a heredoc as a destination"));
+                return Err(format!(
+                    "{keyword} cannot accept a heredoc as a destination"
+                ));
             }
             let mut srcs = Vec::new();
             let mut heredocs = Vec::new();
@@ -808,7 +889,13 @@ fn instruction(node: &Node, escape: char) -> Result<Item, String> {
                             .find(|d| d.name == h.name)
                             .map(|d| d.content.clone())
                             .unwrap_or_default();
-                        heredocs.push(RawHeredoc { content, ..h.clone() }.finish());
+                        heredocs.push(
+                            RawHeredoc {
+                                content,
+                                ..h.clone()
+                            }
+                            .finish(),
+                        );
                         srcs.push(h.name);
                     }
                     None => srcs.push(src.clone()),
@@ -889,7 +976,10 @@ fn instruction(node: &Node, escape: char) -> Result<Item, String> {
                 _ => {}
             }
             // The trigger must itself be a valid instruction.
-            let child = Node { heredocs: node.heredocs.clone(), ..child };
+            let child = Node {
+                heredocs: node.heredocs.clone(),
+                ..child
+            };
             instruction(&child, escape)?;
             let mut expression = rest.to_string();
             for doc in &node.heredocs {
@@ -907,7 +997,11 @@ fn instruction(node: &Node, escape: char) -> Result<Item, String> {
             });
         }
     };
-    Ok(Item::Inst(Instruction { line: node.line, original: node.original.clone(), kind }))
+    Ok(Item::Inst(Instruction {
+        line: node.line,
+        original: node.original.clone(),
+        kind,
+    }))
 }
 
 fn from(node: &Node) -> Result<Stage, String> {
@@ -983,7 +1077,9 @@ fn healthcheck(node: &Node) -> Result<Healthcheck, String> {
         Command::Shell(s) => vec!["CMD-SHELL".to_string(), s],
     };
     let interval = |name: &str| -> Result<Option<Duration>, String> {
-        let Some(v) = flags.non_empty(name) else { return Ok(None) };
+        let Some(v) = flags.non_empty(name) else {
+            return Ok(None);
+        };
         let d = parse_go_duration(&v)?;
         if d < Duration::from_millis(1) {
             return Err(format!("Interval {name:?} cannot be less than 1ms"));
@@ -1030,14 +1126,18 @@ pub(crate) fn parse_go_duration(s: &str) -> Result<Duration, String> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let num = &rest[..num_end];
         if num.is_empty() || num == "." || num.matches('.').count() > 1 {
             return Err(invalid());
         }
         let value: f64 = num.parse().map_err(|_| invalid())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let nanos = match unit {
@@ -1095,7 +1195,9 @@ fn parse_mount(value: &str) -> Result<RunMount, String> {
                 }
                 "required" if matches!(kind, MountKind::Secret | MountKind::Ssh) => continue,
                 "required" => {
-                    return Err(format!("unexpected key '{key}' for mount type '{type_name}'"))
+                    return Err(format!(
+                        "unexpected key '{key}' for mount type '{type_name}'"
+                    ))
                 }
                 _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
             }
@@ -1135,7 +1237,9 @@ fn parse_mount(value: &str) -> Result<RunMount, String> {
                 parse_bool(&val)?;
             }
             "required" => {
-                return Err(format!("unexpected key '{key}' for mount type '{type_name}'"))
+                return Err(format!(
+                    "unexpected key '{key}' for mount type '{type_name}'"
+                ))
             }
             "id" => m.id = Some(val),
             "sharing" => {
@@ -1151,15 +1255,29 @@ fn parse_mount(value: &str) -> Result<RunMount, String> {
                         .map_err(|_| format!("invalid value {val} for mode"))?,
                 )
             }
-            "uid" => m.uid = Some(val.parse().map_err(|_| format!("invalid value {val} for uid"))?),
-            "gid" => m.gid = Some(val.parse().map_err(|_| format!("invalid value {val} for gid"))?),
+            "uid" => {
+                m.uid = Some(
+                    val.parse()
+                        .map_err(|_| format!("invalid value {val} for uid"))?,
+                )
+            }
+            "gid" => {
+                m.gid = Some(
+                    val.parse()
+                        .map_err(|_| format!("invalid value {val} for gid"))?,
+                )
+            }
             "size" if kind == MountKind::Tmpfs => {}
             "env" if kind == MountKind::Secret => {}
             _ => return Err(format!("unexpected key '{key}' in '{field}'")),
         }
     }
     let file_info_allowed = matches!(kind, MountKind::Secret | MountKind::Ssh | MountKind::Cache);
-    for (set, what) in [(m.mode.is_some(), "mode"), (m.uid.is_some(), "uid"), (m.gid.is_some(), "gid")] {
+    for (set, what) in [
+        (m.mode.is_some(), "mode"),
+        (m.uid.is_some(), "uid"),
+        (m.gid.is_some(), "gid"),
+    ] {
         if set && !file_info_allowed {
             return Err(format!("{what} not allowed for {type_name:?} type mounts"));
         }

@@ -33,7 +33,9 @@ pub fn expand(
     escape: char,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, ExpandError> {
-    Lexer::new(word, escape, Options::default(), lookup).run(word).map(|(w, _)| w)
+    Lexer::new(word, escape, Options::default(), lookup)
+        .run(word)
+        .map(|(w, _)| w)
 }
 
 /// Docker's ProcessWords: split on unquoted whitespace, each word expanded (EXPOSE, VOLUME...).
@@ -42,7 +44,9 @@ pub fn expand_words(
     escape: char,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, ExpandError> {
-    Lexer::new(s, escape, Options::default(), lookup).run(s).map(|(_, ws)| ws)
+    Lexer::new(s, escape, Options::default(), lookup)
+        .run(s)
+        .map(|(_, ws)| ws)
 }
 
 /// Lexer switches used by the parser itself (heredoc detection), as Docker's `Lex` fields.
@@ -63,7 +67,9 @@ pub(crate) fn words_with(
     options: Options,
 ) -> Result<Vec<String>, ExpandError> {
     let none = |_: &str| None;
-    Lexer::new(s, escape, options, &none).run(s).map(|(_, ws)| ws)
+    Lexer::new(s, escape, options, &none)
+        .run(s)
+        .map(|(_, ws)| ws)
 }
 
 /// Accumulates words as ProcessWords does.
@@ -115,7 +121,9 @@ struct Lexer<'a> {
 }
 
 fn err(message: impl Into<String>) -> ExpandError {
-    ExpandError { message: message.into() }
+    ExpandError {
+        message: message.into(),
+    }
 }
 
 impl<'a> Lexer<'a> {
@@ -125,11 +133,18 @@ impl<'a> Lexer<'a> {
         options: Options,
         lookup: &'a dyn Fn(&str) -> Option<String>,
     ) -> Self {
-        Lexer { chars: s.chars().collect(), pos: 0, escape, options, lookup }
+        Lexer {
+            chars: s.chars().collect(),
+            pos: 0,
+            escape,
+            options,
+            lookup,
+        }
     }
 
     fn run(mut self, source: &str) -> Result<(String, Vec<String>), ExpandError> {
-        self.stop_on(None).map_err(|e| err(format!("failed to process {source:?}: {}", e.message)))
+        self.stop_on(None)
+            .map_err(|e| err(format!("failed to process {source:?}: {}", e.message)))
     }
 
     fn peek(&self) -> Option<char> {
@@ -336,7 +351,11 @@ impl<'a> Lexer<'a> {
                 }
                 let pattern = self.brace_word()?;
                 if skip {
-                    let ops = if greedy { format!("{op}{op}") } else { op.to_string() };
+                    let ops = if greedy {
+                        format!("{op}{op}")
+                    } else {
+                        op.to_string()
+                    };
                     return Ok(format!("${{{name}{ops}{pattern}}}"));
                 }
                 let v = value.unwrap_or_default();
@@ -363,7 +382,11 @@ impl<'a> Lexer<'a> {
             Some(v) => colon && v.is_empty(),
         };
         match op {
-            '-' => Ok(if unset { word } else { value.unwrap_or_default() }),
+            '-' => Ok(if unset {
+                word
+            } else {
+                value.unwrap_or_default()
+            }),
             '+' => Ok(if unset { String::new() } else { word }),
             _ => {
                 if !unset {

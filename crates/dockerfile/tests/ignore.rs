@@ -6,35 +6,140 @@ use berth_dockerfile::ignore::{glob_match, has_glob, read_patterns, Matcher};
 #[test]
 fn excluded_table() {
     let cases: &[(&str, &[(&str, bool)])] = &[
-        ("*.go", &[("main.go", true), ("cmd/main.go", false), ("main.go.bak", false), ("go", false)]),
-        ("**/*.go", &[("main.go", true), ("cmd/main.go", true), ("a/b/c.go", true), ("a/b/c.gox", false)]),
+        (
+            "*.go",
+            &[
+                ("main.go", true),
+                ("cmd/main.go", false),
+                ("main.go.bak", false),
+                ("go", false),
+            ],
+        ),
+        (
+            "**/*.go",
+            &[
+                ("main.go", true),
+                ("cmd/main.go", true),
+                ("a/b/c.go", true),
+                ("a/b/c.gox", false),
+            ],
+        ),
         // Leading / is dropped: patterns are relative to the context root.
-        ("/build", &[("build", true), ("build/x/y", true), ("src/build", false), ("buildx", false)]),
+        (
+            "/build",
+            &[
+                ("build", true),
+                ("build/x/y", true),
+                ("src/build", false),
+                ("buildx", false),
+            ],
+        ),
         ("build/", &[("build", true), ("build/x", true)]),
         // A directory match excludes its children.
-        ("node_modules", &[("node_modules", true), ("node_modules/a/b.js", true), ("x/node_modules", false)]),
-        ("**/node_modules", &[("node_modules", true), ("a/node_modules/x", true), ("a/b/node_modules", true), ("anode_modules", false)]),
+        (
+            "node_modules",
+            &[
+                ("node_modules", true),
+                ("node_modules/a/b.js", true),
+                ("x/node_modules", false),
+            ],
+        ),
+        (
+            "**/node_modules",
+            &[
+                ("node_modules", true),
+                ("a/node_modules/x", true),
+                ("a/b/node_modules", true),
+                ("anode_modules", false),
+            ],
+        ),
         // Exceptions: the last matching pattern wins.
-        ("docs\n!docs/keep.md", &[("docs", true), ("docs/a.md", true), ("docs/keep.md", false)]),
-        ("*.txt\n!important.txt", &[("a.txt", true), ("important.txt", false)]),
-        ("!important.txt\n*.txt", &[("a.txt", true), ("important.txt", true)]),
-        ("*\n!src\n!Dockerfile", &[("a", true), ("src", false), ("src/x/y", false), ("Dockerfile", false), ("b/Dockerfile", true)]),
-        ("*\n!src\nsrc/*.tmp", &[("src/a.tmp", true), ("src/a.c", false), ("src/sub/a.tmp", false)]),
+        (
+            "docs\n!docs/keep.md",
+            &[("docs", true), ("docs/a.md", true), ("docs/keep.md", false)],
+        ),
+        (
+            "*.txt\n!important.txt",
+            &[("a.txt", true), ("important.txt", false)],
+        ),
+        (
+            "!important.txt\n*.txt",
+            &[("a.txt", true), ("important.txt", true)],
+        ),
+        (
+            "*\n!src\n!Dockerfile",
+            &[
+                ("a", true),
+                ("src", false),
+                ("src/x/y", false),
+                ("Dockerfile", false),
+                ("b/Dockerfile", true),
+            ],
+        ),
+        (
+            "*\n!src\nsrc/*.tmp",
+            &[
+                ("src/a.tmp", true),
+                ("src/a.c", false),
+                ("src/sub/a.tmp", false),
+            ],
+        ),
         // Wildcards.
-        ("temp?", &[("temp1", true), ("tempab", false), ("temp", false)]),
+        (
+            "temp?",
+            &[("temp1", true), ("tempab", false), ("temp", false)],
+        ),
         ("[a-c].txt", &[("b.txt", true), ("d.txt", false)]),
         ("[^a-c].txt", &[("b.txt", false), ("d.txt", true)]),
         ("*/a", &[("x/a", true), ("x/y/a", false), ("a", false)]),
-        ("a/**/b", &[("a/b", true), ("a/x/y/b", true), ("a/x/b/c", true), ("ab", false), ("a/bb", false)]),
+        (
+            "a/**/b",
+            &[
+                ("a/b", true),
+                ("a/x/y/b", true),
+                ("a/x/b/c", true),
+                ("ab", false),
+                ("a/bb", false),
+            ],
+        ),
         ("**", &[("a", true), ("a/b/c", true)]),
-        ("dir/**", &[("dir/x", true), ("dir/x/y", true), ("dir", false), ("dirx", false)]),
-        ("**foo", &[("foo", true), ("xfoo", true), ("a/bfoo", true), ("foox", false)]),
-        ("**/*.log\n!**/keep.log", &[("a/b.log", true), ("a/keep.log", false), ("keep.log", false)]),
+        (
+            "dir/**",
+            &[
+                ("dir/x", true),
+                ("dir/x/y", true),
+                ("dir", false),
+                ("dirx", false),
+            ],
+        ),
+        (
+            "**foo",
+            &[
+                ("foo", true),
+                ("xfoo", true),
+                ("a/bfoo", true),
+                ("foox", false),
+            ],
+        ),
+        (
+            "**/*.log\n!**/keep.log",
+            &[
+                ("a/b.log", true),
+                ("a/keep.log", false),
+                ("keep.log", false),
+            ],
+        ),
         (r"\*.txt", &[("*.txt", true), ("a.txt", false)]),
         // Comments (only at the start of a line), blank lines, trimming, cleaning.
-        ("# comment\n\n   *.log   \n", &[("x.log", true), ("# comment", false)]),
+        (
+            "# comment\n\n   *.log   \n",
+            &[("x.log", true), ("# comment", false)],
+        ),
         (" # not a comment", &[("# not a comment", true)]),
-        ("./foo/../bar/", &[("bar", true), ("bar/x", true), ("foo", false)]),
+        (
+            "./foo/../bar/",
+            &[("bar", true), ("bar/x", true), ("foo", false)],
+        ),
         ("! /secret", &[("secret", false)]),
         ("", &[("anything", false)]),
         // Paths given to excluded() are cleaned too.
@@ -43,7 +148,11 @@ fn excluded_table() {
     for (content, paths) in cases {
         let m = Matcher::parse(content).unwrap_or_else(|e| panic!("{content:?}: {e}"));
         for (path, want) in paths.iter() {
-            assert_eq!(m.excluded(path), *want, "patterns {content:?}, path {path:?}");
+            assert_eq!(
+                m.excluded(path),
+                *want,
+                "patterns {content:?}, path {path:?}"
+            );
         }
     }
 }
@@ -55,8 +164,18 @@ fn skip_dir_table() {
         ("node_modules", &[("node_modules", true), ("src", false)]),
         // Not excluded: never skipped.
         ("*.go", &[("cmd", false)]),
-        ("docs\n!docs/keep.md", &[("docs", false), ("docs/sub", true)]),
-        ("vendor\n!vendor/keep/*", &[("vendor", false), ("vendor/other", true), ("vendor/keep", false)]),
+        (
+            "docs\n!docs/keep.md",
+            &[("docs", false), ("docs/sub", true)],
+        ),
+        (
+            "vendor\n!vendor/keep/*",
+            &[
+                ("vendor", false),
+                ("vendor/other", true),
+                ("vendor/keep", false),
+            ],
+        ),
         ("*\n!src", &[("a", true), ("src", false)]),
         // `**` in an exception: cannot know, do not skip.
         ("*\n!**/keep", &[("a", false), ("a/b", false)]),
@@ -74,7 +193,10 @@ fn skip_dir_table() {
 #[test]
 fn read_patterns_table() {
     let cases: &[(&str, &[&str])] = &[
-        ("a\n#c\n\n  b/  \n!/c/./d\n! e\n/\n", &["a", "b", "!c/d", "!e", "/"]),
+        (
+            "a\n#c\n\n  b/  \n!/c/./d\n! e\n/\n",
+            &["a", "b", "!c/d", "!e", "/"],
+        ),
         ("\u{feff}x\r\ny\r\n", &["x", "y"]),
         ("!", &["!"]),
     ];
@@ -86,7 +208,10 @@ fn read_patterns_table() {
 #[test]
 fn bad_patterns() {
     for content in ["!", "[a", "a[", "x\n[]", r"foo\"] {
-        assert!(Matcher::parse(content).is_err(), "{content:?} should be refused");
+        assert!(
+            Matcher::parse(content).is_err(),
+            "{content:?} should be refused"
+        );
     }
     let e = Matcher::new(&["!".to_string()]).unwrap_err();
     assert_eq!(e.message, "illegal exclusion pattern: \"!\"");
@@ -123,14 +248,24 @@ fn glob_match_table() {
         ("[α-ω]", "β", true),
     ];
     for (pattern, name, want) in cases {
-        assert_eq!(glob_match(pattern, name), *want, "pattern {pattern:?}, name {name:?}");
+        assert_eq!(
+            glob_match(pattern, name),
+            *want,
+            "pattern {pattern:?}, name {name:?}"
+        );
     }
 }
 
 #[test]
 fn has_glob_table() {
-    let cases: &[(&str, bool)] =
-        &[("a.txt", false), ("*.txt", true), ("a?", true), ("[ab]", true), (r"a\*", false), ("dir/", false)];
+    let cases: &[(&str, bool)] = &[
+        ("a.txt", false),
+        ("*.txt", true),
+        ("a?", true),
+        ("[ab]", true),
+        (r"a\*", false),
+        ("dir/", false),
+    ];
     for (p, want) in cases {
         assert_eq!(has_glob(p), *want, "{p:?}");
     }

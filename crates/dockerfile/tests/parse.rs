@@ -33,7 +33,9 @@ fn strs(v: &[&str]) -> Vec<String> {
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    v.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn shell(c: &str) -> Command {
@@ -45,7 +47,12 @@ fn exec(v: &[&str]) -> Command {
 }
 
 fn run(c: Command) -> Kind {
-    Kind::Run(Run { command: c, mounts: vec![], network: None, heredocs: vec![] })
+    Kind::Run(Run {
+        command: c,
+        mounts: vec![],
+        network: None,
+        heredocs: vec![],
+    })
 }
 
 fn copy(sources: &[&str], dest: &str) -> Copy {
@@ -76,7 +83,12 @@ fn mount(kind: MountKind, target: &str) -> RunMount {
 }
 
 fn heredoc(name: &str, content: &str, expand: bool, chomp: bool) -> Heredoc {
-    Heredoc { name: s(name), content: s(content), expand, chomp }
+    Heredoc {
+        name: s(name),
+        content: s(content),
+        expand,
+        chomp,
+    }
 }
 
 fn check(name: &str, test: &[&str]) -> Healthcheck {
@@ -303,12 +315,30 @@ fn errors_table() {
 #[test]
 fn whole_file_errors() {
     let cases: &[(&str, &str)] = &[
-        ("", "dockerfile parse error on line 0: file with no instructions"),
-        ("# just a comment\n\n   \n", "dockerfile parse error on line 3: file with no instructions"),
-        ("RUN echo hi\nFROM x", "dockerfile parse error on line 1: no build stage in current context"),
-        ("ARG A\nARG B=1\n", "dockerfile parse error on line 2: dockerfile contains no stages to build"),
-        ("# escape=x\nFROM a", "dockerfile parse error on line 1: invalid escape token 'x' does not match ` or \\"),
-        ("# escape=`\n# escape=`\nFROM a", "dockerfile parse error on line 2: only one escape parser directive can be used"),
+        (
+            "",
+            "dockerfile parse error on line 0: file with no instructions",
+        ),
+        (
+            "# just a comment\n\n   \n",
+            "dockerfile parse error on line 3: file with no instructions",
+        ),
+        (
+            "RUN echo hi\nFROM x",
+            "dockerfile parse error on line 1: no build stage in current context",
+        ),
+        (
+            "ARG A\nARG B=1\n",
+            "dockerfile parse error on line 2: dockerfile contains no stages to build",
+        ),
+        (
+            "# escape=x\nFROM a",
+            "dockerfile parse error on line 1: invalid escape token 'x' does not match ` or \\",
+        ),
+        (
+            "# escape=`\n# escape=`\nFROM a",
+            "dockerfile parse error on line 2: only one escape parser directive can be used",
+        ),
     ];
     for (src, want) in cases {
         let got = parse(src).map(|_| ()).map_err(|e| e.to_string());
@@ -343,26 +373,59 @@ FROM build as Test
     assert_eq!(
         df.meta_args,
         vec![
-            ArgDecl { name: s("BASE"), default: Some(s("debian:bookworm")) },
-            ArgDecl { name: s("TAG"), default: None },
+            ArgDecl {
+                name: s("BASE"),
+                default: Some(s("debian:bookworm"))
+            },
+            ArgDecl {
+                name: s("TAG"),
+                default: None
+            },
         ]
     );
     let got: Vec<_> = df
         .stages
         .iter()
         .map(|st| {
-            (st.name.clone(), st.base.clone(), st.platform.clone(), st.line, st.original.clone(), st.instructions.len())
+            (
+                st.name.clone(),
+                st.base.clone(),
+                st.platform.clone(),
+                st.line,
+                st.original.clone(),
+                st.instructions.len(),
+            )
         })
         .collect();
     assert_eq!(
         got,
         vec![
-            (Some(s("build")), s("${BASE}"), Some(s("$BUILDPLATFORM")), 3, s("FROM --platform=$BUILDPLATFORM ${BASE} AS Build"), 2),
+            (
+                Some(s("build")),
+                s("${BASE}"),
+                Some(s("$BUILDPLATFORM")),
+                3,
+                s("FROM --platform=$BUILDPLATFORM ${BASE} AS Build"),
+                2
+            ),
             (None, s("scratch"), None, 6, s("from scratch"), 1),
-            (Some(s("test")), s("build"), None, 8, s("FROM build as Test"), 0),
+            (
+                Some(s("test")),
+                s("build"),
+                None,
+                8,
+                s("FROM build as Test"),
+                0
+            ),
         ]
     );
-    assert_eq!(df.stages[0].instructions[0].kind, Kind::Arg(vec![ArgDecl { name: s("TAG"), default: None }]));
+    assert_eq!(
+        df.stages[0].instructions[0].kind,
+        Kind::Arg(vec![ArgDecl {
+            name: s("TAG"),
+            default: None
+        }])
+    );
     assert_eq!(df.find_stage("BUILD", 3), Some(0));
     assert_eq!(df.find_stage("1", 3), Some(1));
     assert_eq!(df.find_stage("test", 2), None);
@@ -384,7 +447,11 @@ fn lines_continuations_comments() {
         (
             "FROM a\nRUN apt-get update && \\\n  # install\n\n  apt-get install -y gcc\nENV A=1\n",
             vec![
-                (2, "RUN apt-get update &&   apt-get install -y gcc", run(shell("apt-get update &&   apt-get install -y gcc"))),
+                (
+                    2,
+                    "RUN apt-get update &&   apt-get install -y gcc",
+                    run(shell("apt-get update &&   apt-get install -y gcc")),
+                ),
                 (6, "ENV A=1", Kind::Env(pairs(&[("A", "1")]))),
             ],
         ),
@@ -397,19 +464,28 @@ fn lines_continuations_comments() {
         // An escaped backslash at the end is not a continuation.
         (
             "FROM a\nRUN echo \\\\\nRUN b\n",
-            vec![(2, "RUN echo \\\\", run(shell("echo \\\\"))), (3, "RUN b", run(shell("b")))],
+            vec![
+                (2, "RUN echo \\\\", run(shell("echo \\\\"))),
+                (3, "RUN b", run(shell("b"))),
+            ],
         ),
         // A continuation at the end of the file ends the instruction.
         ("FROM a\nRUN a \\", vec![(2, "RUN a", run(shell("a")))]),
         // A lone backslash line continues too.
-        ("FROM a\nRUN a\\\n\\\nb\n", vec![(2, "RUN ab", run(shell("ab")))]),
+        (
+            "FROM a\nRUN a\\\n\\\nb\n",
+            vec![(2, "RUN ab", run(shell("ab")))],
+        ),
         // Indented instructions and comments; CRLF line endings.
         (
             "FROM a\r\n   # comment\r\n\tRUN x \\\r\n  y\r\n",
             vec![(3, "RUN x   y", run(shell("x   y")))],
         ),
         // A # inside an instruction is not a comment.
-        ("FROM a\nRUN echo a # b\n", vec![(2, "RUN echo a # b", run(shell("echo a # b")))]),
+        (
+            "FROM a\nRUN echo a # b\n",
+            vec![(2, "RUN echo a # b", run(shell("echo a # b")))],
+        ),
     ];
     for (src, want) in cases {
         let df = parse(src).unwrap_or_else(|e| panic!("{src:?}: {e}"));
@@ -427,19 +503,42 @@ fn lines_continuations_comments() {
 fn directives() {
     // (source, escape, syntax, kinds)
     let cases: Vec<(&str, char, Option<&str>, Vec<Kind>)> = vec![
-        ("# syntax=docker/dockerfile:1\nFROM a\nRUN x", '\\', Some("docker/dockerfile:1"), vec![run(shell("x"))]),
-        ("#syntax = foo \n# ESCAPE = `\nFROM a\nRUN x `\n  y", '`', Some("foo"), vec![run(shell("x   y"))]),
+        (
+            "# syntax=docker/dockerfile:1\nFROM a\nRUN x",
+            '\\',
+            Some("docker/dockerfile:1"),
+            vec![run(shell("x"))],
+        ),
+        (
+            "#syntax = foo \n# ESCAPE = `\nFROM a\nRUN x `\n  y",
+            '`',
+            Some("foo"),
+            vec![run(shell("x   y"))],
+        ),
         // With ` as escape, backslashes are ordinary (Windows paths).
         (
             "# escape=`\nFROM a\nCOPY a\\b c:\\dir\\\nRUN dir `\n  c:\\\n",
             '`',
             None,
-            vec![Kind::Copy(copy(&["a\\b"], "c:\\dir\\")), run(shell("dir   c:\\"))],
+            vec![
+                Kind::Copy(copy(&["a\\b"], "c:\\dir\\")),
+                run(shell("dir   c:\\")),
+            ],
         ),
         // A directive after a comment, a blank line or an instruction is just a comment.
-        ("# hello\n# escape=`\nFROM a\nRUN x \\\n y", '\\', None, vec![run(shell("x  y"))]),
+        (
+            "# hello\n# escape=`\nFROM a\nRUN x \\\n y",
+            '\\',
+            None,
+            vec![run(shell("x  y"))],
+        ),
         ("\n# escape=`\nFROM a", '\\', None, vec![]),
-        ("FROM a\n# escape=`\nRUN x", '\\', None, vec![run(shell("x"))]),
+        (
+            "FROM a\n# escape=`\nRUN x",
+            '\\',
+            None,
+            vec![run(shell("x"))],
+        ),
         // Unknown directives end the directive block.
         ("# foo=bar\n# escape=`\nFROM a", '\\', None, vec![]),
     ];
@@ -447,17 +546,31 @@ fn directives() {
         let df = parse(src).unwrap_or_else(|e| panic!("{src:?}: {e}"));
         assert_eq!(df.escape, escape, "input: {src:?}");
         assert_eq!(df.syntax.as_deref(), syntax, "input: {src:?}");
-        let got: Vec<_> = df.stages[0].instructions.iter().map(|i| i.kind.clone()).collect();
+        let got: Vec<_> = df.stages[0]
+            .instructions
+            .iter()
+            .map(|i| i.kind.clone())
+            .collect();
         assert_eq!(got, kinds, "input: {src:?}");
     }
 }
 
+/// (line, original, kind) of one instruction.
+type Located = (usize, &'static str, Kind);
+/// (original, kind) or the error message.
+type Expected = Result<(&'static str, Kind), &'static str>;
+
 #[test]
 fn heredocs() {
     let runh = |cmd: &str, docs: Vec<Heredoc>| {
-        Kind::Run(Run { command: shell(cmd), mounts: vec![], network: None, heredocs: docs })
+        Kind::Run(Run {
+            command: shell(cmd),
+            mounts: vec![],
+            network: None,
+            heredocs: docs,
+        })
     };
-    let cases: Vec<(&str, Vec<(usize, &str, Kind)>)> = vec![
+    let cases: Vec<(&str, Vec<Located>)> = vec![
         (
             "FROM a\nRUN <<EOF\necho $HOME\napt-get update\nEOF\nRUN next\n",
             vec![
@@ -546,10 +659,26 @@ fn run_resolved_command() {
     let cases: &[(&str, Command, bool)] = &[
         ("RUN echo hi", shell("echo hi"), false),
         (r#"RUN ["a"]"#, exec(&["a"]), false),
-        ("RUN <<EOF\necho a\necho b\nEOF", shell("echo a\necho b\n"), false),
-        ("RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF", shell("#!/usr/bin/env python3\nprint(1)\n"), true),
-        ("RUN python3 <<EOF\nprint(1)\nEOF", shell("python3 <<EOF\nprint(1)\nEOF"), false),
-        ("RUN cat <<-A <<B\n\tx\n\tA\ny\nB", shell("cat <<-A <<B\nx\nA\ny\nB"), false),
+        (
+            "RUN <<EOF\necho a\necho b\nEOF",
+            shell("echo a\necho b\n"),
+            false,
+        ),
+        (
+            "RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF",
+            shell("#!/usr/bin/env python3\nprint(1)\n"),
+            true,
+        ),
+        (
+            "RUN python3 <<EOF\nprint(1)\nEOF",
+            shell("python3 <<EOF\nprint(1)\nEOF"),
+            false,
+        ),
+        (
+            "RUN cat <<-A <<B\n\tx\n\tA\ny\nB",
+            shell("cat <<-A <<B\nx\nA\ny\nB"),
+            false,
+        ),
     ];
     for (src, want, shebang) in cases {
         let r = run_of(src);
@@ -560,21 +689,59 @@ fn run_resolved_command() {
 
 #[test]
 fn parse_instruction_table() {
-    let cases: Vec<(&str, char, Result<(&str, Kind), &str>)> = vec![
-        ("RUN echo hi", '\\', Ok(("RUN echo hi", run(shell("echo hi"))))),
-        ("  copy a b", '\\', Ok(("copy a b", Kind::Copy(copy(&["a"], "b"))))),
+    let cases: Vec<(&str, char, Expected)> = vec![
+        (
+            "RUN echo hi",
+            '\\',
+            Ok(("RUN echo hi", run(shell("echo hi")))),
+        ),
+        (
+            "  copy a b",
+            '\\',
+            Ok(("copy a b", Kind::Copy(copy(&["a"], "b")))),
+        ),
         ("RUN a `\n b", '`', Ok(("RUN a  b", run(shell("a  b"))))),
         (
             "RUN <<EOF\necho hi\nEOF",
             '\\',
-            Ok(("RUN <<EOF", Kind::Run(Run { command: shell("<<EOF"), mounts: vec![], network: None, heredocs: vec![heredoc("EOF", "echo hi\n", true, false)] }))),
+            Ok((
+                "RUN <<EOF",
+                Kind::Run(Run {
+                    command: shell("<<EOF"),
+                    mounts: vec![],
+                    network: None,
+                    heredocs: vec![heredoc("EOF", "echo hi\n", true, false)],
+                }),
+            )),
         ),
         // Directives do not apply to a single instruction: this is a comment, then nothing.
-        ("# escape=`", '\\', Err("dockerfile parse error on line 1: file with no instructions")),
-        ("FROM x", '\\', Err("dockerfile parse error on line 1: FROM isn't allowed here")),
-        ("RUN a\nRUN b", '\\', Err("dockerfile parse error on line 2: expected one instruction, found 2")),
-        ("BAD x", '\\', Err("dockerfile parse error on line 1: unknown instruction: BAD")),
-        ("RUN x", 'x', Err("dockerfile parse error on line 1: invalid escape token 'x' does not match ` or \\")),
+        (
+            "# escape=`",
+            '\\',
+            Err("dockerfile parse error on line 1: file with no instructions"),
+        ),
+        (
+            "FROM x",
+            '\\',
+            Err("dockerfile parse error on line 1: FROM isn't allowed here"),
+        ),
+        (
+            "RUN a\nRUN b",
+            '\\',
+            Err("dockerfile parse error on line 2: expected one instruction, found 2"),
+        ),
+        (
+            "BAD x",
+            '\\',
+            Err("dockerfile parse error on line 1: unknown instruction: BAD"),
+        ),
+        (
+            "RUN x",
+            'x',
+            Err(
+                "dockerfile parse error on line 1: invalid escape token 'x' does not match ` or \\",
+            ),
+        ),
     ];
     for (src, escape, want) in cases {
         let got = parse_instruction(src, escape);
@@ -600,7 +767,10 @@ fn onbuild_trigger_round_trips() {
     let inst = parse_instruction(&trigger, '\\').unwrap();
     assert_eq!(
         inst.kind,
-        Kind::Copy(Copy { heredocs: vec![heredoc("EOF", "hello\n", true, false)], ..copy(&["EOF"], "/x") })
+        Kind::Copy(Copy {
+            heredocs: vec![heredoc("EOF", "hello\n", true, false)],
+            ..copy(&["EOF"], "/x")
+        })
     );
 }
 

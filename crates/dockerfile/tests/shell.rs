@@ -79,16 +79,29 @@ fn expand_table() {
         ("${NOPE#x}", ""),
     ];
     for (word, want) in cases {
-        assert_eq!(expand(word, '\\', &env).as_deref(), Ok(*want), "word: {word:?}");
+        assert_eq!(
+            expand(word, '\\', &env).as_deref(),
+            Ok(*want),
+            "word: {word:?}"
+        );
     }
 }
 
 #[test]
 fn expand_errors() {
     let cases: &[(&str, &str)] = &[
-        ("he'llo", "unexpected end of statement while looking for matching single-quote"),
-        ("\"abc", "unexpected end of statement while looking for matching double-quote"),
-        (r"he\\'llo", "unexpected end of statement while looking for matching single-quote"),
+        (
+            "he'llo",
+            "unexpected end of statement while looking for matching single-quote",
+        ),
+        (
+            "\"abc",
+            "unexpected end of statement while looking for matching double-quote",
+        ),
+        (
+            r"he\\'llo",
+            "unexpected end of statement while looking for matching single-quote",
+        ),
         ("${", "syntax error: missing '}'"),
         ("${PWD", "syntax error: missing '}'"),
         ("${NOPE:-abc", "syntax error: missing '}'"),
@@ -103,7 +116,11 @@ fn expand_errors() {
     ];
     for (word, want) in cases {
         let got = expand(word, '\\', &env).map_err(|e| e.message);
-        assert_eq!(got, Err(format!("failed to process {word:?}: {want}")), "word: {word:?}");
+        assert_eq!(
+            got,
+            Err(format!("failed to process {word:?}: {want}")),
+            "word: {word:?}"
+        );
     }
 }
 
@@ -119,7 +136,11 @@ fn backtick_escape() {
         ("$PWD\\x", "/home\\x"),
     ];
     for (word, want) in cases {
-        assert_eq!(expand(word, '`', &env).as_deref(), Ok(*want), "word: {word:?}");
+        assert_eq!(
+            expand(word, '`', &env).as_deref(),
+            Ok(*want),
+            "word: {word:?}"
+        );
     }
 }
 
@@ -142,6 +163,10 @@ fn words_table() {
     ];
     for (input, want) in cases {
         let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
-        assert_eq!(expand_words(input, '\\', &env), Ok(want), "input: {input:?}");
+        assert_eq!(
+            expand_words(input, '\\', &env),
+            Ok(want),
+            "input: {input:?}"
+        );
     }
 }
