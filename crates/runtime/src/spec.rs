@@ -332,34 +332,70 @@ const IPC_SYSCTLS: &[&str] = &[
     "kernel.shm_rmid_forced",
 ];
 
-/// runc's rule: only sysctls of a namespace the container has may be set.
+/// runc's rule (and its messages, which Docker passes on): only sysctls of a namespace the
+/// container has may be set. (The docker CLI already refuses anything but the IPC ones,
+/// `fs.mqueue.*` and `net.*`; the API is checked here.)
 fn check_sysctl(key: &str, own_ipc: bool, own_net: bool, own_uts: bool) -> Result<(), SpecError> {
-    let err = |why: &str| Err(SpecError::InvalidSysctl(format!("sysctl {key:?} {why}")));
+    let err = |msg: String| Err(SpecError::InvalidSysctl(msg));
     if IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
         return if own_ipc {
             Ok(())
         } else {
-            err("is not allowed in the host's ipc namespace")
+            err(format!("sysctl {key:?} is not allowed in the hosts ipc namespace"))
         };
     }
     if key.starts_with("net.") {
         return if own_net {
             Ok(())
         } else {
-            err("is not allowed in the host's network namespace")
+            err(format!("sysctl {key:?} not allowed in host network namespace"))
         };
     }
-    if key == "kernel.domainname" {
-        return if own_uts {
-            Ok(())
-        } else {
-            err("is not allowed in the host's uts namespace")
-        };
+    if own_uts {
+        match key {
+            "kernel.domainname" => return Ok(()),
+            "kernel.hostname" => {
+                return err(format!(
+                    "sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field"
+                ))
+            }
+            _ => {}
+        }
     }
-    if key == "kernel.hostname" {
-        return err("is not allowed: use the Hostname setting");
+    err(format!("sysctl {key:?} is not in a separate kernel namespace"))
+}
+
+#[cfg(test)]
+mod sysctl_tests {
+    use super::check_sysctl;
+
+    #[test]
+    fn namespaced_sysctls_only() {
+        // (key, own ipc, own net, own uts, error or "")
+        let table: &[(&str, bool, bool, bool, &str)] = &[
+            ("kernel.shmmax", true, true, true, ""),
+            ("kernel.msgmax", true, false, false, ""),
+            ("fs.mqueue.msg_max", true, true, true, ""),
+            ("kernel.sem", false, true, true, "sysctl \"kernel.sem\" is not allowed in the hosts ipc namespace"),
+            ("net.ipv4.ip_forward", true, true, true, ""),
+            ("net.ipv4.ip_forward", true, false, true, "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace"),
+            ("kernel.domainname", true, true, true, ""),
+            ("kernel.domainname", true, true, false, "sysctl \"kernel.domainname\" is not in a separate kernel namespace"),
+            (
+                "kernel.hostname",
+                true,
+                true,
+                true,
+                "sysctl \"kernel.hostname\" is not allowed as it conflicts with the OCI \"hostname\" field",
+            ),
+            ("kernel.pid_max", true, true, true, "sysctl \"kernel.pid_max\" is not in a separate kernel namespace"),
+            ("vm.swappiness", true, true, true, "sysctl \"vm.swappiness\" is not in a separate kernel namespace"),
+        ];
+        for (key, ipc, net, uts, want) in table {
+            let got = check_sysctl(key, *ipc, *net, *uts).err().map(|e| e.to_string()).unwrap_or_default();
+            assert_eq!(got, *want, "{key} ipc={ipc} net={net} uts={uts}");
+        }
     }
-    err("is not in a separate kernel namespace")
 }
 
 fn ns(typ: LinuxNamespaceType, path: Option<PathBuf>) -> LinuxNamespace {
@@ -596,8 +632,10 @@ pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
     if let Some(d) = cfg.domainname.as_deref().filter(|d| !d.is_empty()) {
         sysctl.insert("kernel.domainname".into(), d.to_string());
     }
+    // A joined namespace (`--network container:X`) is not the host's: runc allows it too.
+    let own_net = !matches!(input.network, NetworkNamespace::Host);
     for (k, v) in hc.sysctls.iter().flatten() {
-        check_sysctl(k, ipc_ns, input.network.is_private(), uts_ns)?;
+        check_sysctl(k, ipc_ns, own_net, uts_ns)?;
         sysctl.insert(k.clone(), v.clone());
     }
 

@@ -862,7 +862,7 @@ fn host_network() {
         |i| i.network = NetworkNamespace::Host,
         &[],
         expect![[r#"
-            error (invalid argument): sysctl "net.ipv4.ip_forward" is not allowed in the host's network namespace
+            error (invalid argument): sysctl "net.ipv4.ip_forward" not allowed in host network namespace
         "#]],
     );
 }

@@ -18,7 +18,7 @@
 //!
 //! Names the table does not know (another architecture's calls) are skipped, as runc does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
@@ -69,7 +69,7 @@ pub struct Program {
 }
 
 /// A check of one 64-bit argument.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Cond {
     index: u32,
     op: LinuxSeccompOperator,
@@ -77,7 +77,7 @@ struct Cond {
     value_two: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Rule {
     conds: Vec<Cond>,
     ret: u32,
@@ -145,21 +145,12 @@ fn plan_arches(list: &[Arch]) -> Result<Vec<ArchPlan>, Error> {
 #[derive(Default)]
 struct Emitter {
     rev: Vec<Insn>,
-    rets: HashMap<u32, usize>,
 }
 
 impl Emitter {
     fn push(&mut self, i: Insn) -> usize {
         self.rev.push(i);
         self.rev.len() - 1
-    }
-    fn ret(&mut self, k: u32) -> usize {
-        if let Some(l) = self.rets.get(&k) {
-            return *l;
-        }
-        let l = self.push(Insn { code: BPF_RET_K, jt: 0, jf: 0, k });
-        self.rets.insert(k, l);
-        l
     }
     fn stmt(&mut self, code: u16, k: u32) -> usize {
         self.push(Insn { code, jt: 0, jf: 0, k })
@@ -229,20 +220,45 @@ impl Emitter {
         self.stmt(BPF_LD_W_ABS, hi_off)
     }
 
-    /// A binary search over `entries` (sorted numbers and their code); A holds the number.
-    fn tree(&mut self, entries: &[(u32, usize)], default: usize) -> usize {
-        if entries.len() <= 4 {
-            let mut next = default;
-            for (nr, l) in entries.iter().rev() {
-                next = self.jump(BPF_JEQ_K, *nr, *l, next);
-            }
-            return next;
+    /// A binary search over `intervals` (sorted by start, the first starting at the lowest
+    /// number that reaches here); A holds the number. Each leaf's code is emitted next to the
+    /// node that jumps to it, so jumps stay short.
+    fn tree(&mut self, intervals: &[(u32, &Outcome)], default: u32, word32: bool) -> usize {
+        if let [(_, leaf)] = intervals {
+            return self.leaf(leaf, default, word32);
         }
-        let mid = entries.len() / 2;
-        let right = self.tree(&entries[mid..], default);
-        let left = self.tree(&entries[..mid], default);
-        self.jump(BPF_JGE_K, entries[mid].0, right, left)
+        let mid = intervals.len() / 2;
+        let right = self.tree(&intervals[mid..], default, word32);
+        let left = self.tree(&intervals[..mid], default, word32);
+        self.jump(BPF_JGE_K, intervals[mid].0, right, left)
     }
+
+    /// The code of one interval: a `ret`, or one syscall's rules with their own `ret`s.
+    fn leaf(&mut self, o: &Outcome, default: u32, word32: bool) -> usize {
+        match o {
+            Outcome::Ret(k) => self.stmt(BPF_RET_K, *k),
+            Outcome::Rules(rules, fallback) => {
+                let mut next = self.stmt(BPF_RET_K, fallback.unwrap_or(default));
+                for r in rules.iter().rev() {
+                    let mut ok = self.stmt(BPF_RET_K, r.ret);
+                    for c in r.conds.iter().rev() {
+                        ok = self.cond(c, ok, next, word32);
+                    }
+                    next = ok;
+                }
+                next
+            }
+        }
+    }
+}
+
+/// What a syscall number gets.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    /// This action, whatever the arguments.
+    Ret(u32),
+    /// The first rule whose conditions hold; else the unconditional action, or the default.
+    Rules(Vec<Rule>, Option<u32>),
 }
 
 fn conds(args: &[LinuxSeccompArg]) -> Result<Vec<Vec<Cond>>, Error> {
@@ -270,13 +286,11 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, Error> {
         };
     }
     let mut e = Emitter::default();
-    let default_l = e.ret(default);
-    let enosys_l = e.ret(RET_ERRNO | libc::ENOSYS as u32);
-    let kill = e.ret(RET_KILL_PROCESS);
+    let enosys = RET_ERRNO | libc::ENOSYS as u32;
     let stub_unknown = !matches!(default, RET_ALLOW | RET_LOG);
     let mut blocks = Vec::new();
     for plan in &arches {
-        // Rules per syscall number, in the filter's order.
+        // What each number with rules gets, in the filter's order.
         let mut per_nr: BTreeMap<u32, (Vec<Rule>, Option<u32>)> = BTreeMap::new();
         for sc in s.syscalls().iter().flatten() {
             let ret = action_code(sc.action(), sc.errno_ret())?;
@@ -291,54 +305,69 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, Error> {
                     for r in &rules {
                         if r.is_empty() {
                             entry.1.get_or_insert(ret);
-                        } else {
+                        } else if entry.1.is_none() {
                             entry.0.push(Rule { conds: r.clone(), ret });
                         }
                     }
                 }
             }
         }
-        let mut entries = Vec::with_capacity(per_nr.len());
-        for (nr, (rules, uncond)) in per_nr.iter().rev() {
-            let mut next = match uncond {
-                Some(r) => e.ret(*r),
-                None => default_l,
-            };
-            for r in rules.iter().rev() {
-                let mut ok = e.ret(r.ret);
-                for c in r.conds.iter().rev() {
-                    ok = e.cond(c, ok, next, plan.word32);
-                }
-                next = ok;
+        // The number line as intervals of equal outcome: numbers without rules get the
+        // default; neighbours with the same plain action merge.
+        let default_o = Outcome::Ret(default);
+        let mut merged: Vec<(u32, Outcome)> = Vec::new();
+        let push = |iv: &mut Vec<(u32, Outcome)>, start: u32, o: Outcome| {
+            if iv.last().is_some_and(|l| l.0 == start) {
+                iv.pop();
             }
-            if next != default_l {
-                entries.push((*nr, next));
+            if iv.last().is_some_and(|l| l.1 == o && matches!(o, Outcome::Ret(_))) {
+                return;
+            }
+            iv.push((start, o));
+        };
+        push(&mut merged, 0, default_o.clone());
+        for (nr, (rules, uncond)) in per_nr {
+            let o = match (rules.is_empty(), uncond) {
+                (true, Some(k)) => Outcome::Ret(k),
+                (true, None) => default_o.clone(),
+                (false, u) => Outcome::Rules(rules, u),
+            };
+            push(&mut merged, nr, o);
+            if nr < u32::MAX {
+                push(&mut merged, nr + 1, default_o.clone());
             }
         }
-        entries.reverse();
-        let tree = e.tree(&entries, default_l);
+        let refs: Vec<(u32, &Outcome)> = merged.iter().map(|(s, o)| (*s, o)).collect();
+        let tree = e.tree(&refs, default, plan.word32);
         // Numbers beyond the tables: ENOSYS; x32 numbers on x86_64 without x32: killed.
         // Each check is emitted right before the next, so `ld nr` falls through to the last.
         let native_max = plan.tables.iter().find(|(_, b)| *b == 0).map(|(t, _)| max_nr(t));
         let x32_max = plan.tables.iter().find(|(_, b)| *b != 0).map(|(t, _)| max_nr(t) | X32_SYSCALL_BIT);
         if plan.audit == AUDIT_ARCH_X86_64 {
             let x32_part = match x32_max {
-                Some(m) if stub_unknown => e.jump(BPF_JGT_K, m, enosys_l, tree),
+                Some(m) if stub_unknown => {
+                    let stub = e.stmt(BPF_RET_K, enosys);
+                    e.jump(BPF_JGT_K, m, stub, tree)
+                }
                 Some(_) => tree,
-                None => kill,
+                None => e.stmt(BPF_RET_K, RET_KILL_PROCESS),
             };
             let native_part = match native_max {
-                Some(m) if stub_unknown => e.jump(BPF_JGT_K, m, enosys_l, tree),
+                Some(m) if stub_unknown => {
+                    let stub = e.stmt(BPF_RET_K, enosys);
+                    e.jump(BPF_JGT_K, m, stub, tree)
+                }
                 _ => tree,
             };
             e.jump(BPF_JGE_K, X32_SYSCALL_BIT, x32_part, native_part);
         } else if let Some(m) = native_max.filter(|_| stub_unknown) {
-            e.jump(BPF_JGT_K, m, enosys_l, tree);
+            let stub = e.stmt(BPF_RET_K, enosys);
+            e.jump(BPF_JGT_K, m, stub, tree);
         }
         let block = e.stmt(BPF_LD_W_ABS, OFF_NR);
         blocks.push((plan.audit, block));
     }
-    let mut next = kill;
+    let mut next = e.stmt(BPF_RET_K, RET_KILL_PROCESS);
     for (audit, block) in blocks.iter().rev() {
         next = e.jump(BPF_JEQ_K, *audit, *block, next);
     }
@@ -441,7 +470,8 @@ mod tests {
     #[test]
     fn default_profile_decisions() {
         let p = default_program(&[]);
-        assert!(p.instructions().len() < 4096);
+        // Intervals of equal outcome keep the program small (one node per syscall would be ~2600).
+        assert!(p.instructions().len() < 1000, "{} instructions", p.instructions().len());
         let x64 = AUDIT_ARCH_X86_64;
         let clone_newuser = libc::CLONE_NEWUSER as u64;
         // (arch, nr, args, expected)
