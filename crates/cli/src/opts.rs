@@ -733,7 +733,7 @@ fn flag_err(flag: &str, v: &str, msg: impl std::fmt::Display) -> OptsError {
 }
 
 /// Go's `strconv.ParseInt(s, 0, 64)` with its error text.
-fn go_parse_int(s: &str) -> Result<i64, String> {
+pub fn go_parse_int(s: &str) -> Result<i64, String> {
     let syntax = || format!("strconv.ParseInt: parsing {s:?}: invalid syntax");
     let (neg, body) = match s.strip_prefix('-') {
         Some(b) => (true, b),
