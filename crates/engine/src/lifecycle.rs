@@ -101,8 +101,9 @@ impl Engine {
     /// `POST /containers/create`.
     pub(crate) async fn create_container(&self, name: Option<String>, body: m::ContainerCreateBody) -> Result<m::ContainerCreateResponse> {
         let image_ref = body.image.clone().filter(|s| !s.is_empty()).ok_or_else(|| Error::invalid("config cannot be empty in order to create a container"))?;
-        let hc = body.host_config.clone().unwrap_or_default();
+        let mut hc = body.host_config.clone().unwrap_or_default();
         validate_host_config(&hc, &self.cfg)?;
+        let warnings = crate::resources::verify_create(self, &mut hc)?;
         if let Some(n) = &name {
             if !n.is_empty() {
                 containers::validate_name(n)?;
@@ -208,7 +209,7 @@ impl Engine {
         let c = Container::new(rec.clone());
         self.containers.write().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), c);
         self.emit_container("create", &rec, &[]);
-        Ok(m::ContainerCreateResponse { id, warnings: Vec::new() })
+        Ok(m::ContainerCreateResponse { id, warnings })
     }
 
     pub(crate) fn cgroup_config(&self, id: &str, rec: &Record) -> Option<CgroupConfig> {
