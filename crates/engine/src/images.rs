@@ -145,16 +145,28 @@ impl Images {
         })
     }
 
-    /// `GET /images/json`. There are no intermediate images (`all` changes nothing) and digests
-    /// are always listed.
+    /// `GET /images/json`. Without `all`, intermediate images (untagged parents of other
+    /// images: the builder's steps) are hidden, as dockerd does. Digests are always listed.
     pub(crate) fn list(
         &self,
-        _all: bool,
+        all: bool,
         filters: Filters,
         _digests: bool,
     ) -> Result<Vec<m::ImageSummary>> {
         let f = ListFilters::parse(&filters, Utc::now()).map_err(|e| Error::from_kind(&e))?;
-        let images = self.store.list(&f).map_err(kinded)?;
+        let mut images = self.store.list(&f).map_err(kinded)?;
+        if !all {
+            let parents: std::collections::HashSet<String> = self
+                .db
+                .list::<String>(PARENTS)
+                .map_err(|e| Error::from_kind(&e))?
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
+            images.retain(|i| {
+                !(i.repo_tags.is_empty() && i.repo_digests.is_empty() && parents.contains(&i.id))
+            });
+        }
         Ok(images.iter().map(summary).collect())
     }
 

@@ -92,6 +92,12 @@ pub(crate) struct State {
     pub maintainer: String,
 }
 
+/// Go's `%q` of a string slice, as dockerd writes commands into history: `["a" "b"]`.
+pub(crate) fn go_q(v: &[String]) -> String {
+    let q: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", q.join(" "))
+}
+
 pub(crate) fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
@@ -217,7 +223,8 @@ impl Build {
         if r.is_err() {
             self.failed.store(true, Ordering::SeqCst);
         }
-        let _ = self.slots[i].send(Some(r));
+        // send_replace: stored even when nobody subscribed yet (a later stage may ask).
+        self.slots[i].send_replace(Some(r));
     }
 
     /// Wait for stage `i` to finish.
@@ -482,7 +489,7 @@ impl Build {
                     }
                 }
                 let key = self.key(st, ins, vols.clone());
-                self.config_step(st, key, format!("VOLUME {vols:?}")).await
+                self.config_step(st, key, format!("VOLUME {}", go_q(&vols))).await
             }
             Kind::User(u) => {
                 let u = self.expand(st, u)?;
@@ -502,7 +509,7 @@ impl Build {
                 }
                 st.config.shell = Some(sh.clone());
                 let key = self.key(st, ins, sh.clone());
-                self.config_step(st, key, format!("SHELL {sh:?}")).await
+                self.config_step(st, key, format!("SHELL {}", go_q(&sh))).await
             }
             Kind::Onbuild(t) => {
                 st.config.on_build.get_or_insert_with(Vec::new).push(t.clone());
@@ -521,7 +528,7 @@ impl Build {
                 st.config.cmd = Some(cmd.clone());
                 st.cmd_set = true;
                 let key = self.key(st, ins, cmd.clone());
-                self.config_step(st, key, format!("CMD {cmd:?}")).await
+                self.config_step(st, key, format!("CMD {}", go_q(&cmd))).await
             }
             Kind::Entrypoint(c) => {
                 let ep = match c {
@@ -539,7 +546,7 @@ impl Build {
                 let mut args = ep.clone();
                 args.push(format!("cmd_set={}", st.cmd_set));
                 let key = self.key(st, ins, args);
-                self.config_step(st, key, format!("ENTRYPOINT {ep:?}")).await
+                self.config_step(st, key, format!("ENTRYPOINT {}", go_q(&ep))).await
             }
             Kind::Healthcheck(h) => {
                 let hc = match h {
@@ -806,5 +813,6 @@ mod tests {
         assert_eq!(run_args(&st), vec![("B".to_string(), "b".to_string())]);
         assert_eq!(shell_of(&st.config), ["/bin/sh", "-c"]);
         assert_eq!(short("sha256:0123456789abcdef"), "0123456789ab");
+        assert_eq!(go_q(&["cat".into(), "/a b".into()]), r#"["cat" "/a b"]"#);
     }
 }
