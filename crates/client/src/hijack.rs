@@ -225,7 +225,14 @@ pub(crate) async fn connect(host: &Host) -> Result<(Reader, Writer), Error> {
             (Box::pin(r), Box::pin(w))
         }
         Host::Tls(a, config) => {
-            let (r, w) = tokio::io::split(crate::tls::connect(a, config).await.map_err(connect_err)?);
+            let tls = crate::tls::connect(a, config).await.map_err(|e| {
+                if crate::is_unreachable(&e) {
+                    connect_err(e)
+                } else {
+                    Error::ConnectFailed { host: host.to_string(), reason: e.to_string() }
+                }
+            })?;
+            let (r, w) = tokio::io::split(tls);
             (Box::pin(r), Box::pin(w))
         }
     })

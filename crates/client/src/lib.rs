@@ -85,6 +85,14 @@ pub enum Error {
     /// The TLS material could not be loaded.
     #[error("{0}")]
     Tls(String),
+    /// The daemon was reached but the connection failed (a TLS handshake refused, say).
+    #[error("error during connect: {reason}")]
+    ConnectFailed {
+        /// The address we tried.
+        host: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -131,7 +139,7 @@ impl HasKind for Error {
     fn kind(&self) -> Kind {
         match self {
             Error::InvalidHost { .. } | Error::Tls(_) => Kind::InvalidArgument,
-            Error::Connect { .. } | Error::Io(_) => Kind::Unavailable,
+            Error::Connect { .. } | Error::ConnectFailed { .. } | Error::Io(_) => Kind::Unavailable,
             Error::Daemon { status, .. } => kind_of_status(*status),
             Error::Protocol(_) | Error::Api(_) => Kind::Internal,
         }
@@ -287,8 +295,13 @@ fn tls_transport(addr: String, config: TlsConfig) -> impl Fn(bollard::BollardReq
             let stream = tls::connect(&addr, &config).await?;
             let (mut sender, conn) =
                 hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            // The connection's own error says why a request failed (a TLS alert such as a
+            // missing client certificate arrives on the first read, after the handshake).
+            let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
             tokio::spawn(async move {
-                let _ = conn.with_upgrades().await;
+                if let Err(e) = conn.with_upgrades().await {
+                    let _ = failed_tx.send(e);
+                }
             });
             let origin = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
             *req.uri_mut() = origin.parse().map_err(|e: hyper::http::uri::InvalidUri| {
@@ -297,9 +310,32 @@ fn tls_transport(addr: String, config: TlsConfig) -> impl Fn(bollard::BollardReq
             if let Ok(v) = hyper::header::HeaderValue::from_str(&addr) {
                 req.headers_mut().entry(hyper::header::HOST).or_insert(v);
             }
-            Ok(sender.send_request(req).await?)
+            match sender.send_request(req).await {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    let cause = match tokio::time::timeout(std::time::Duration::from_secs(1), failed_rx).await {
+                        Ok(Ok(conn_err)) => error_chain(&conn_err),
+                        _ => error_chain(&e),
+                    };
+                    Err(bollard::errors::Error::IOError { err: std::io::Error::other(cause) })
+                }
+            }
         })
     }
+}
+
+/// An error and its sources, `: `-separated (hyper's own message alone hides the TLS alert).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s = format!("{s}: {m}");
+        }
+        cur = c.source();
+    }
+    s
 }
 
 /// What [`tls_transport`] answers a request with.
@@ -307,10 +343,19 @@ type TransportFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<hyper::Response<hyper::body::Incoming>, bollard::errors::Error>> + Send>,
 >;
 
+/// Whether an I/O error means nothing listens there (rather than a refused handshake).
+pub(crate) fn is_unreachable(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e.kind(), K::ConnectionRefused | K::NotFound | K::AddrNotAvailable | K::TimedOut | K::HostUnreachable | K::NetworkUnreachable)
+}
+
 /// Turn a transport-level bollard error into [`Error::Connect`]; daemon answers stay errors.
 fn connect_error(host: &Host, e: bollard::errors::Error) -> Error {
     use bollard::errors::Error as B;
     match e {
+        B::IOError { err } if matches!(host, Host::Tls(..)) && !is_unreachable(&err) => {
+            Error::ConnectFailed { host: host.to_string(), reason: err.to_string() }
+        }
         B::SocketNotFoundError(_) | B::HyperLegacyError { .. } | B::IOError { .. } => {
             Error::Connect { host: host.to_string(), reason: e.to_string() }
         }

@@ -4,8 +4,9 @@
 //!   daemon's certificate against `--tlscacert`;
 //! * `--tls` alone uses TLS without checking the daemon's certificate;
 //! * the CA, certificate and key default to `ca.pem`, `cert.pem` and `key.pem` in
-//!   `DOCKER_CERT_PATH` (or `~/.docker`) when those files exist; the client certificate is sent
-//!   when both it and its key are known.
+//!   `DOCKER_CERT_PATH`, else the config directory (`DOCKER_CONFIG` or `~/.docker`): the CA
+//!   file must exist (even with `--tls` alone, as docker reads it), the certificate and key
+//!   are used when their files exist; the client certificate is sent when both are known.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,12 +55,16 @@ impl TlsOptions {
         }
         let dir = match env("DOCKER_CERT_PATH").filter(|d| !d.is_empty()) {
             Some(d) => PathBuf::from(d),
-            None => PathBuf::from(env("HOME").filter(|h| !h.is_empty()).unwrap_or_else(|| "/root".into())).join(".docker"),
+            None => match env("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+                Some(d) => PathBuf::from(d),
+                None => PathBuf::from(env("HOME").filter(|h| !h.is_empty()).unwrap_or_else(|| "/root".into())).join(".docker"),
+            },
         };
-        let pick = |flag: &Option<PathBuf>, name: &str| {
-            flag.clone().or_else(|| Some(dir.join(name)).filter(|p| p.exists()))
-        };
-        Some(TlsOptions { verify, ca: pick(&flags.ca, "ca.pem"), cert: pick(&flags.cert, "cert.pem"), key: pick(&flags.key, "key.pem") })
+        // The CA file is always named (and must exist); the certificate and key only when
+        // their default files exist (docker's SetDefaultOptions).
+        let pick = |flag: &Option<PathBuf>, name: &str| flag.clone().or_else(|| Some(dir.join(name)).filter(|p| p.exists()));
+        let ca = flags.ca.clone().unwrap_or_else(|| dir.join("ca.pem"));
+        Some(TlsOptions { verify, ca: Some(ca), cert: pick(&flags.cert, "cert.pem"), key: pick(&flags.key, "key.pem") })
     }
 
     /// Read the files and build the connector configuration.
@@ -68,18 +73,16 @@ impl TlsOptions {
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_error(format!("TLS versions: {e}")))?;
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(ca) = &self.ca {
+            for c in load_certs(ca)? {
+                roots.add(c).map_err(|e| tls_error(format!("invalid CA certificate {}: {e}", ca.display())))?;
+            }
+        }
         let builder = if self.verify {
-            let mut roots = rustls::RootCertStore::empty();
-            match &self.ca {
-                Some(ca) => {
-                    for c in load_certs(ca)? {
-                        roots.add(c).map_err(|e| tls_error(format!("invalid CA certificate {}: {e}", ca.display())))?;
-                    }
-                }
-                None => {
-                    for c in rustls_native_certs::load_native_certs().certs {
-                        let _ = roots.add(c);
-                    }
+            if self.ca.is_none() {
+                for c in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(c);
                 }
             }
             builder.with_root_certificates(roots)
@@ -216,6 +219,16 @@ mod tests {
                 Some(TlsOptions { verify: false, ca: p("ca.pem"), cert: p("cert.pem"), key: None }),
             ),
             (
+                TlsFlags { tls: true, ..Default::default() },
+                envs(&[("DOCKER_CERT_PATH", "/nowhere")]),
+                Some(TlsOptions { verify: false, ca: Some("/nowhere/ca.pem".into()), cert: None, key: None }),
+            ),
+            (
+                TlsFlags { tls: true, ..Default::default() },
+                envs(&[("DOCKER_CONFIG", &certs)]),
+                Some(TlsOptions { verify: false, ca: p("ca.pem"), cert: p("cert.pem"), key: None }),
+            ),
+            (
                 TlsFlags { verify: Some(false), ..Default::default() },
                 envs(&[("DOCKER_TLS_VERIFY", "1")]),
                 None,
@@ -223,7 +236,7 @@ mod tests {
             (
                 TlsFlags { verify: Some(true), key: Some("/k.pem".into()), ..Default::default() },
                 envs(&[("HOME", &certs)]),
-                Some(TlsOptions { verify: true, ca: None, cert: None, key: Some("/k.pem".into()) }),
+                Some(TlsOptions { verify: true, ca: Some(dir.path().join(".docker/ca.pem")), cert: None, key: Some("/k.pem".into()) }),
             ),
         ];
         for (i, (flags, env, want)) in cases.into_iter().enumerate() {

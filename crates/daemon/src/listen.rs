@@ -82,10 +82,12 @@ impl TlsFlags {
 }
 
 /// Where dockerd looks for `ca.pem`, `cert.pem` and `key.pem` when the flags name none:
-/// `$DOCKER_CERT_PATH`, else `~/.docker`.
+/// `$DOCKER_CERT_PATH`, else the CLI config directory (`$DOCKER_CONFIG`, else `~/.docker`).
 fn default_cert_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("DOCKER_CERT_PATH").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
+    for var in ["DOCKER_CERT_PATH", "DOCKER_CONFIG"] {
+        if let Some(d) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+            return PathBuf::from(d);
+        }
     }
     let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).unwrap_or_else(|| "/root".into());
     PathBuf::from(home).join(".docker")
