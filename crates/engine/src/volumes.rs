@@ -170,10 +170,10 @@ impl Volumes {
     /// Create a volume (an existing one of that name is returned as it is). Returns the
     /// record and whether it was made now.
     fn create(&self, name: &str, driver: &str, opts: HashMap<String, String>, labels: HashMap<String, String>) -> Result<(VolumeRecord, bool)> {
-        let driver = if driver.is_empty() { LOCAL } else { driver };
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(v) = self.get(name)? {
-            if v.driver != driver {
+            // No driver asked for: whatever driver the volume has.
+            if !driver.is_empty() && v.driver != driver {
                 return Err(Error::conflict(format!(
                     "create {name}: volume name must be unique: a volume named {name} already exists with driver {}",
                     v.driver
@@ -181,6 +181,7 @@ impl Volumes {
             }
             return Ok((v, false));
         }
+        let driver = if driver.is_empty() { LOCAL } else { driver };
         match self.driver(driver).map_err(op_err("create", name))? {
             Driver::Local => {
                 berth_volume::validate_local_name(name).map_err(op_err("create", name))?;
@@ -491,7 +492,7 @@ impl Engine {
         }
         for r in mounts {
             let mp = match r.kind {
-                MountKind::Volume => self.volume_mount_point(&r, LOCAL, made)?,
+                MountKind::Volume => self.volume_mount_point(&r, "", made)?,
                 MountKind::Bind => MountPoint {
                     typ: "bind".into(),
                     source: r.source.clone(),
