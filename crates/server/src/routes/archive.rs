@@ -28,7 +28,8 @@ pub(crate) fn routes() -> Router<Shared> {
 fn path_param(p: &Params) -> Result<String, ApiError> {
     match p.get("path") {
         Some(v) if !v.is_empty() => Ok(v.to_string()),
-        _ => Err(ApiError::invalid("path parameter is required")),
+        // dockerd's words, missing space included.
+        _ => Err(ApiError::invalid("bad parameter: pathcannot be empty")),
     }
 }
 
