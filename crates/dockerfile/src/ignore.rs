@@ -395,37 +395,39 @@ fn compile(pattern: &str) -> Result<How, String> {
     Ok(How::Tokens(toks))
 }
 
+/// Whether `toks` match all of `s`: a table over (token, position), so patterns with many
+/// stars stay O(tokens x length) instead of backtracking exponentially.
 fn match_toks(toks: &[Tok], s: &[char], sep: bool) -> bool {
-    let Some((tok, rest)) = toks.split_first() else {
-        return s.is_empty();
-    };
-    match tok {
-        Tok::Lit(c) => s.first() == Some(c) && match_toks(rest, &s[1..], sep),
-        Tok::Quest => {
-            s.first().is_some_and(|c| !(sep && *c == '/')) && match_toks(rest, &s[1..], sep)
-        }
-        Tok::Class { negated, ranges } => {
-            let Some(&c) = s.first() else { return false };
-            let inside = ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi);
-            inside != *negated && match_toks(rest, &s[1..], sep)
-        }
-        Tok::Star => {
-            for i in 0..=s.len() {
-                if i > 0 && sep && s[i - 1] == '/' {
-                    break;
+    let n = s.len();
+    // next[j]: toks[i + 1..] matches s[j..]; cur[j]: toks[i..] matches s[j..].
+    let mut next = vec![false; n + 1];
+    next[n] = true;
+    for tok in toks.iter().rev() {
+        let mut cur = vec![false; n + 1];
+        // For DeepDir: some k >= j with s[k] == '/' and next[k + 1].
+        let mut slash_then_rest = false;
+        for j in (0..=n).rev() {
+            let c = s.get(j).copied();
+            let one = |ok: bool| ok && next[j + 1];
+            cur[j] = match tok {
+                Tok::Lit(l) => one(c == Some(*l)),
+                Tok::Quest => one(c.is_some_and(|c| !(sep && c == '/'))),
+                Tok::Class { negated, ranges } => one(c.is_some_and(|c| {
+                    ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negated
+                })),
+                Tok::Star => next[j] || (c.is_some_and(|c| !(sep && c == '/')) && cur[j + 1]),
+                Tok::AnyDeep => next[j] || (c.is_some() && cur[j + 1]),
+                Tok::DeepDir => {
+                    if c == Some('/') && next[j + 1] {
+                        slash_then_rest = true;
+                    }
+                    next[j] || slash_then_rest
                 }
-                if match_toks(rest, &s[i..], sep) {
-                    return true;
-                }
-            }
-            false
+            };
         }
-        Tok::AnyDeep => (0..=s.len()).any(|i| match_toks(rest, &s[i..], sep)),
-        Tok::DeepDir => {
-            match_toks(rest, s, sep)
-                || (0..s.len()).any(|i| s[i] == '/' && match_toks(rest, &s[i + 1..], sep))
-        }
+        next = cur;
     }
+    next[0]
 }
 
 /// Go's `path.Clean`: one `/` between elements, no `.` elements, `..` resolved, no trailing `/`;
