@@ -612,6 +612,23 @@ impl ImageStore {
         matches!(self.store.get::<ImageRecord>(IMAGES, id), Ok(Some(r)) if !r.removed)
     }
 
+    /// The image a reference (a tag, `latest` by default, or a digest) points at, from one
+    /// record read without loading the whole store: the builder's hot path. `None` when no
+    /// present image has it (callers fall back to [`ImageStore::get`] for ids and prefixes).
+    pub fn reference_target(&self, r: &Reference) -> Option<String> {
+        let key = lookup_key(r).to_string();
+        let id: String = self.store.get(IMAGE_REFS, &key).ok()??;
+        self.contains(&id).then_some(id)
+    }
+
+    /// The exact config bytes of the present image with this full id (one record read).
+    pub fn raw_config_of(&self, id: &str) -> Option<String> {
+        match self.store.get::<ImageRecord>(IMAGES, id) {
+            Ok(Some(r)) if !r.removed => Some(r.config),
+            _ => None,
+        }
+    }
+
     /// Is this layer (chain id) present?
     pub fn has_layer(&self, chain_id: &str) -> bool {
         matches!(self.store.get::<LayerRecord>(LAYERS, chain_id), Ok(Some(_)))

@@ -732,6 +732,12 @@ fn contains_answers_for_present_images_only() {
     assert!(e.images.contains(&img.id));
     assert!(!e.images.contains(&format!("sha256:{}", "0".repeat(64))));
     assert!(!e.images.contains("c:1"), "names are not ids");
+    let r = |s: &str| berth_reference::Reference::parse_normalized(s).unwrap();
+    assert_eq!(e.images.reference_target(&r("c:1")), Some(img.id.clone()));
+    assert_eq!(e.images.reference_target(&r("c")), None, "c means c:latest");
+    assert_eq!(e.images.raw_config_of(&img.id), Some(img.raw_config.clone()));
     e.images.remove("c:1", false, &none).unwrap();
     assert!(!e.images.contains(&img.id));
+    assert_eq!(e.images.reference_target(&r("c:1")), None);
+    assert_eq!(e.images.raw_config_of(&img.id), None);
 }

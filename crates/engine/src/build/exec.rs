@@ -239,11 +239,26 @@ impl Build {
     }
 
     /// Resolve an image for FROM or `--from`: present locally, or pulled (always with `pull`).
-    pub(crate) async fn image(&self, name: &str, pull: bool) -> StepResult<berth_image::Image> {
+    /// Returns its id and run config. A tag is looked up with two record reads (the cached
+    /// rebuild's hot path); ids, prefixes and the rest through the store's full resolution.
+    pub(crate) async fn image(&self, name: &str, pull: bool) -> StepResult<(String, m::ContainerConfig)> {
         let store = self.engine.images.store().clone();
+        let found = |store: &berth_image::ImageStore, name: &str| -> Option<(String, m::ContainerConfig)> {
+            if let Ok(r) = berth_reference::Reference::parse_normalized(name) {
+                if let Some(id) = store.reference_target(&r) {
+                    if let Some(raw) = store.raw_config_of(&id) {
+                        if let Ok(cfg) = serde_json::from_str::<berth_image::ImageConfig>(&raw) {
+                            return Some((id, to_container_config(cfg.config.as_ref())));
+                        }
+                    }
+                }
+            }
+            let img = store.get(name).ok()?;
+            Some((img.id.clone(), to_container_config(img.config.config.as_ref())))
+        };
         if !pull {
-            if let Ok(img) = store.get(name) {
-                return Ok(img);
+            if let Some(v) = found(&store, name) {
+                return Ok(v);
             }
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<JsonMessage>(64);
@@ -262,13 +277,13 @@ impl Build {
         let res = self.engine.pull_image(req, tx).await;
         let _ = fwd.await;
         match res {
-            Ok(r) => store.get(&r.reference.to_string()).map_err(|e| Error::from_kind(&e).into()),
+            Ok(r) => found(&store, &r.reference.to_string()).ok_or_else(|| Error::not_found(format!("No such image: {name}")).into()),
             Err(e) if !pull => Err(Error::not_found(format!(
                 "pull access denied for {name}, repository does not exist or may require 'docker login': {}",
                 e.message()
             ))
             .into()),
-            Err(e) => store.get(name).map_err(|_| e.into()),
+            Err(e) => found(&store, name).ok_or_else(|| e.into()),
         }
     }
 
@@ -285,10 +300,7 @@ impl Build {
                 (o.image, o.config)
             }
             Source::Image(name) if name.eq_ignore_ascii_case("scratch") => (String::new(), m::ContainerConfig::default()),
-            Source::Image(name) => {
-                let img = self.image(&name, self.req.pull).await?;
-                (img.id.clone(), to_container_config(img.config.config.as_ref()))
-            }
+            Source::Image(name) => self.image(&name, self.req.pull).await?,
         };
         let env = config.env.get_or_insert_with(Vec::new);
         if env_get(env, "PATH").is_none() {
@@ -638,23 +650,14 @@ impl Build {
             let d = super::context::temp_dir(&self.tmp_root, "heredoc")?;
             Some(RemoveOnDrop(d))
         };
-        let mut view: Option<super::run::ImageView> = None;
         let mut from_id = String::new();
-        let root = match &c.from {
-            Some(f) => {
-                let f = self.expand_meta(f)?;
-                let image = match plan::resolve_from(&self.df, st.index, &f)? {
-                    Source::Stage(j) => self.stage_result(j).await?.image,
-                    Source::Image(name) => self.image(&name, false).await?.id,
-                };
-                from_id = image.clone();
-                let v = super::run::ImageView::open(&self.tmp_root, &self.lowers(&image)?)?;
-                let r = v.root().to_path_buf();
-                view = Some(v);
-                r
-            }
-            None => self.ctx.root().to_path_buf(),
-        };
+        if let Some(f) = &c.from {
+            let f = self.expand_meta(f)?;
+            from_id = match plan::resolve_from(&self.df, st.index, &f)? {
+                Source::Stage(j) => self.stage_result(j).await?.image,
+                Source::Image(name) => self.image(&name, false).await?.0,
+            };
+        }
         let mut srcs = Vec::new();
         let mut plain = Vec::new();
         for s in &sources {
@@ -666,24 +669,25 @@ impl Build {
                 _ => plain.push(s.clone()),
             }
         }
-        let root2 = root.clone();
-        let cmd2 = cmd_name.to_string();
-        let resolved = tokio::task::spawn_blocking(move || -> Result<(Vec<copy::Source>, String)> {
-            let r = copy::resolve_sources(&root2, &plain, &cmd2)?;
-            // Content from an image is immutable: its id and the paths say it all.
-            Ok((r, String::new()))
-        })
-        .await
-        .map_err(|e| Error::internal(e.to_string()))??;
-        srcs.extend(resolved.0);
-        let digest = if from_id.is_empty() {
-            let s2 = srcs.clone();
-            tokio::task::spawn_blocking(move || copy::hash_sources(&s2))
-                .await
-                .map_err(|e| Error::internal(e.to_string()))?
-                .map_err(|e| Error::internal(format!("{cmd_name} failed: {e}")))?
+        // Content from an image is immutable: its id and the paths say it all, so a cache hit
+        // needs no look at its files. Context files are hashed.
+        let mut view: Option<super::run::ImageView> = None;
+        let digest = if from_id.is_empty() && c.from.is_none() {
+            let root = self.ctx.root().to_path_buf();
+            let cmd2 = cmd_name.to_string();
+            let mut heredocs = std::mem::take(&mut srcs);
+            let plain = plain.clone();
+            let (all, digest) = tokio::task::spawn_blocking(move || -> Result<(Vec<copy::Source>, String)> {
+                heredocs.extend(copy::resolve_sources(&root, &plain, &cmd2)?);
+                let d = copy::hash_sources(&heredocs).map_err(|e| Error::internal(format!("{cmd2} failed: {e}")))?;
+                Ok((heredocs, d))
+            })
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??;
+            srcs = all;
+            digest
         } else {
-            format!("{from_id}:{}", srcs.iter().map(|s| s.rel.as_str()).collect::<Vec<_>>().join(","))
+            format!("{}:{}", if from_id.is_empty() { "scratch" } else { &from_id }, plain.join(","))
         };
         let mut key = self.key(st, ins, vec![dest.clone()]);
         key.extra.insert("sources".into(), digest.clone());
@@ -693,6 +697,16 @@ impl Build {
         if self.probe(st, &k) {
             self.out.line(" ---> Using cache\n").await;
             return Ok(());
+        }
+        if c.from.is_some() {
+            let v = super::run::ImageView::open(&self.tmp_root, &self.lowers(&from_id)?)?;
+            let root = v.root().to_path_buf();
+            view = Some(v);
+            let cmd2 = cmd_name.to_string();
+            let found = tokio::task::spawn_blocking(move || copy::resolve_sources(&root, &plain, &cmd2))
+                .await
+                .map_err(|e| Error::internal(e.to_string()))??;
+            srcs.extend(found);
         }
         let lowers = self.lowers(&st.image)?;
         let owner = match &c.chown {

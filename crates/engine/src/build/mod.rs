@@ -139,7 +139,10 @@ async fn run_build(engine: Arc<Engine>, req: BuildRequest, body: ByteStream, out
     out.line(format!("Successfully built {}\n", short(&image))).await;
     let store = engine.images.store().clone();
     for t in &tags {
-        store.tag(&image, t).map_err(|e| Error::from_kind(&e))?;
+        // A rebuild that changed nothing finds its tags in place: no store write.
+        if store.reference_target(t).as_deref() != Some(image.as_str()) {
+            store.tag(&image, t).map_err(|e| Error::from_kind(&e))?;
+        }
         let name = t.familiar_string();
         engine.events.emit(m::EventMessageTypeEnum::IMAGE, "tag", &image, HashMap::from([("name".to_string(), name.clone())]));
         out.line(format!("Successfully tagged {name}\n")).await;

@@ -160,7 +160,7 @@ impl Build {
                             let f = self.expand_meta(f)?;
                             let image = match plan::resolve_from(&self.df, st.index, &f)? {
                                 Source::Stage(j) => self.stage_result(j).await?.image,
-                                Source::Image(name) => self.image(&name, false).await?.id,
+                                Source::Image(name) => self.image(&name, false).await?.0,
                             };
                             let v = ImageView::open(&self.tmp_root, &self.lowers(&image)?)?;
                             let root = v.root().to_path_buf();
