@@ -464,11 +464,14 @@ impl Engine {
         let mut points: BTreeMap<String, MountPoint> = BTreeMap::new();
         for (c, mode) in from {
             for mp in c.record().mounts {
+                // The copy is this container's: its Binds, not the other's Mounts, carry it.
                 let cp = MountPoint {
                     rw: mp.rw && vspec::mode_is_rw(&mode),
                     mode: String::new(),
                     copy_data: false,
                     anonymous: false,
+                    from_mounts: false,
+                    create_source: false,
                     ..mp
                 };
                 points.insert(cp.destination.clone(), cp);

@@ -210,9 +210,12 @@ fn volumes_from_shares_mounts_and_ro_makes_them_read_only() {
     let d = daemon();
     let vol = unique("shared");
     let src = unique("src");
-    docker_ok(&d, &["run", "--name", &src, "-v", &format!("{vol}:/data"), "-v", "/anon", "bb:1", "sh", "-c", "echo one > /data/f; echo two > /anon/g"]);
-    let out = docker_ok(&d, &["run", "--rm", "--volumes-from", &src, "bb:1", "sh", "-c", "cat /data/f /anon/g; echo three >> /data/f"]);
-    assert_eq!(out, "one\ntwo\n");
+    let host = tempfile::Builder::new().prefix("berth-vol-from").tempdir_in("/tmp").unwrap();
+    std::fs::write(host.path().join("h"), "bound\n").unwrap();
+    let bind = format!("type=bind,src={},dst=/b", host.path().display());
+    docker_ok(&d, &["run", "--name", &src, "-v", &format!("{vol}:/data"), "-v", "/anon", "--mount", &bind, "bb:1", "sh", "-c", "echo one > /data/f; echo two > /anon/g"]);
+    let out = docker_ok(&d, &["run", "--rm", "--volumes-from", &src, "bb:1", "sh", "-c", "cat /data/f /anon/g /b/h; echo three >> /data/f"]);
+    assert_eq!(out, "one\ntwo\nbound\n");
     let (code, out, err) = docker(&d, &["run", "--rm", "--volumes-from", &format!("{src}:ro"), "bb:1", "sh", "-c", "cat /data/f; touch /data/x"]);
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(out, "one\nthree\n");
