@@ -143,7 +143,13 @@ impl Engine {
             live_restore_enabled: Some(true),
             isolation: Some(m::SystemInfoIsolationEnum::DEFAULT),
             init_binary: Some("berth-shim".into()),
-            security_options: Some(vec!["name=cgroupns".into()]),
+            security_options: Some(vec![
+                format!(
+                    "name=seccomp,profile={}",
+                    self.cfg.seccomp_profile.as_deref().map_or("builtin".into(), |p| p.display().to_string())
+                ),
+                "name=cgroupns".into(),
+            ]),
             warnings: Some(Vec::new()),
             ..Default::default()
         })
