@@ -220,6 +220,14 @@ fn the_default_filter_is_on_unless_privileged_or_unconfined() {
     assert_eq!(seccomp_mode(&[]), "2");
     assert_eq!(seccomp_mode(&["--security-opt", "seccomp=unconfined"]), "0");
     assert_eq!(seccomp_mode(&["--privileged"]), "0");
+    // The filter is loaded before the uid change (no no_new_privs) or right before execve
+    // (with it): both start a non-root process.
+    for flags in [&["--user", "65534"][..], &["--user", "65534", "--security-opt", "no-new-privileges"][..]] {
+        let mut c = d.docker();
+        c.args(["run", "--rm"]).args(flags).args(["busybox", "id", "-u"]);
+        let (code, out, err) = run(&mut c);
+        assert_eq!((code, out.trim()), (0, "65534"), "{flags:?}: {err}");
+    }
     // clone3 answers ENOSYS (libcs fall back to clone), so threads and forks still work.
     let mut c = d.docker();
     c.args(["run", "--rm", "busybox", "sh", "-c", "(echo a | cat) & wait"]);
