@@ -244,13 +244,14 @@ pub fn headers() -> Json {
 pub const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
 
-/// A redraw of the live table: cursor home, every line followed by erase-to-end-of-line, then
-/// erase whatever is left below (fewer containers than last time).
+/// A redraw of the live table as docker 28 writes it: cursor home and the table, then cursor
+/// home again and every line (the empty one after the last newline too) followed by a space
+/// and erase-to-end-of-line, then erase whatever is left below (fewer containers than before).
 pub fn redraw(text: &str) -> String {
-    let mut s = String::from("\x1b[H");
-    for line in text.strip_suffix('\n').unwrap_or(text).split('\n') {
+    let mut s = format!("\x1b[H{text}\x1b[H");
+    for line in text.split('\n') {
         s.push_str(line);
-        s.push_str("\x1b[K\n");
+        s.push_str(" \x1b[K\n");
     }
     s.push_str("\x1b[J");
     s
@@ -357,7 +358,6 @@ pub async fn stats(c: &Client, a: StatsArgs) -> anyhow::Result<()> {
             return collect(errors);
         }
     }
-    out("\x1b[2J")?;
     loop {
         if follow_all {
             let ids = list_ids(c, a.all).await.unwrap_or_default();
@@ -532,7 +532,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   MEM %     NET I/O         BLOCK I/O     PIDS");
         assert_eq!(lines[1], "6ba0463533c3   cpu1      50.00%    500KiB / 23.54GiB   0.00%     2.56kB / 516B   4.1kB / 2MB   3");
-        assert_eq!(redraw("a\nb\n"), "\x1b[Ha\x1b[K\nb\x1b[K\n\x1b[J");
+        assert_eq!(redraw("a\nb\n"), "\x1b[Ha\nb\n\x1b[Ha \x1b[K\nb \x1b[K\n \x1b[K\n\x1b[J");
     }
 
     fn upd(args: &[&str]) -> Result<ContainerUpdateBody, String> {
