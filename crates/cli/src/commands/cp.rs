@@ -64,9 +64,9 @@ fn fail(message: impl Into<String>) -> anyhow::Error {
 /// `berth cp`.
 pub async fn cp(c: &Client, a: CpArgs) -> anyhow::Result<()> {
     if a.paths.len() != 2 {
-        return Err(fail(format!(
-            "\"berth cp\" requires exactly 2 arguments.\nSee 'berth cp --help'.\n\nUsage:  berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH\n\nCopy files/folders between a container and the local filesystem"
-        )));
+        return Err(fail(
+            "\"berth cp\" requires exactly 2 arguments.\nSee 'berth cp --help'.\n\nUsage:  berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH\n\nCopy files/folders between a container and the local filesystem",
+        ));
     }
     if a.paths[0].is_empty() {
         return Err(fail("source can not be empty"));
@@ -685,8 +685,8 @@ async fn copy_from_container(c: &Client, ctr: &str, src: &str, dst: &str, follow
     // failed stat is reported with the GET's message, which has dockerd's words.
     let stat = stat_path(c, ctr, &src_path).await;
     let req = Request::new("GET", format!("/containers/{ctr}/archive")).query("path", src_path.clone());
-    let (mode, size) = match stat {
-        Ok((m, s, _)) => (m, s),
+    let mode = match stat {
+        Ok((m, _, _)) => m,
         Err(e) => {
             c.send(req).await.api()?;
             return Err(e).api();
@@ -725,7 +725,7 @@ async fn copy_from_container(c: &Client, ctr: &str, src: &str, dst: &str, follow
         let rename = match (pre, prepared.rename) {
             (None, r) => r,
             (Some(p), None) => Some(p),
-            (Some((o1, n1)), Some((_, n2))) => Some((o1, if n1 == n2 { n1 } else { n2 })),
+            (Some((old, _)), Some((_, new))) => Some((old, new)),
         };
         untar_local(reader, &prepared.dst_dir, rename.as_ref())
     });
@@ -739,8 +739,8 @@ async fn copy_from_container(c: &Client, ctr: &str, src: &str, dst: &str, follow
     drop(tx);
     work.await??;
     if !quiet {
-        let shown = if mode & GO_DIR != 0 { count.load(Ordering::Relaxed) as f64 } else { size as f64 };
-        eprintln!("Successfully copied {} to {dst_path}", human_size_precision(shown, 3));
+        // docker 28 reports the bytes of the archive it read.
+        eprintln!("Successfully copied {} to {dst_path}", human_size_precision(count.load(Ordering::Relaxed) as f64, 3));
     }
     Ok(())
 }
@@ -771,15 +771,14 @@ async fn copy_to_container(c: &Client, ctr: &str, src: &str, dst: &str, follow_l
         req = req.query("copyUIDGID", "true");
     }
     let count = Arc::new(AtomicU64::new(0));
-    let (reader, resolved_dst, content_size): (std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>, String, Option<u64>) = if src_path == "-" {
+    let (reader, resolved_dst): (std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>, String) = if src_path == "-" {
         if !dst_info.is_dir {
             return Err(fail(format!("destination \"{ctr}:{dst}\" must be a directory")));
         }
-        (Box::pin(tokio::io::stdin()), dst_info.path.clone(), None)
+        (Box::pin(tokio::io::stdin()), dst_info.path.clone())
     } else {
         let src_info = copy_info_source_path(&src_path, follow_link).map_err(|e| fail(format!("lstat {src_path}: {}", go_errno(&e))))?;
         let prepared = prepare_archive_copy(&src_info, &dst_info).map_err(fail)?;
-        let size = content_size(&src_info.path);
         let (r, w) = io::pipe()?;
         let n = count.clone();
         let rename = prepared.rename.clone();
@@ -808,30 +807,15 @@ async fn copy_to_container(c: &Client, ctr: &str, src: &str, dst: &str, follow_l
             let _ = write_local_tar(&info, w);
         });
         let f = tokio::fs::File::from_std(fs::File::from(std::os::fd::OwnedFd::from(r)));
-        (Box::pin(f), prepared.dst_dir, size)
+        (Box::pin(f), prepared.dst_dir)
     };
     let req = req.query("path", resolved_dst).body(Body::Stream { content_type: "application/x-tar".into(), reader });
     c.send(req).await.api()?.body.bytes().await.api()?;
     if !quiet {
-        let n = content_size.unwrap_or(count.load(Ordering::Relaxed));
-        eprintln!("Successfully copied {} to {ctr}:{}", human_size_precision(n as f64, 3), dst_info.path);
+        // docker 28 reports the bytes of the archive it sent (none counted from stdin).
+        eprintln!("Successfully copied {} to {ctr}:{}", human_size_precision(count.load(Ordering::Relaxed) as f64, 3), dst_info.path);
     }
     Ok(())
-}
-
-/// The regular files' total size under `path` (the size a copy reports).
-fn content_size(path: &str) -> Option<u64> {
-    fn walk(p: &Path) -> u64 {
-        let Ok(md) = fs::symlink_metadata(p) else { return 0 };
-        if md.is_file() {
-            return md.len();
-        }
-        if !md.is_dir() {
-            return 0;
-        }
-        fs::read_dir(p).map(|rd| rd.filter_map(|e| e.ok()).map(|e| walk(&e.path())).sum()).unwrap_or(0)
-    }
-    Some(walk(Path::new(path)))
 }
 
 #[cfg(test)]
