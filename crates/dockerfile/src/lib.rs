@@ -98,13 +98,17 @@ pub enum Kind {
     Cmd(Command),
     /// `ENTRYPOINT`.
     Entrypoint(Command),
-    /// `ENV`: raw (unexpanded) name/value pairs, quotes intact in values.
+    /// `ENV`: raw (unexpanded) name/value pairs, quotes intact (`ENV A="x y"` gives
+    /// `("A", "\"x y\"")`); expand each name and value with [`shell::expand`]. The old form
+    /// `ENV A x y` gives one pair with the rest of the line as value (`("A", "x y")`).
     Env(Vec<(String, String)>),
     /// `ARG`: one or more declarations.
     Arg(Vec<ArgDecl>),
-    /// `LABEL`: raw key/value pairs.
+    /// `LABEL`: raw key/value pairs, as for [`Kind::Env`] (keys may be quoted:
+    /// `LABEL "a b"=c` gives `("\"a b\"", "c")`).
     Label(Vec<(String, String)>),
-    /// `EXPOSE`: raw words (expand each with [`shell::expand_words`] or [`shell::expand`]).
+    /// `EXPOSE`: raw words, sorted as Docker sorts them (expand each with
+    /// [`shell::expand_words`]: one word may become several).
     Expose(Vec<String>),
     /// `COPY`.
     Copy(Copy),
@@ -227,7 +231,8 @@ pub struct RunMount {
 /// `COPY`/`ADD [--from=] [--chown=] [--chmod=] [--link] src... dest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Copy {
-    /// The sources, raw (for heredocs: the heredoc names).
+    /// The sources, raw, in order. A heredoc source (`COPY <<EOF /dest`) appears as its name
+    /// (`EOF`) and has an entry with that name in `heredocs`.
     pub sources: Vec<String>,
     /// The destination, raw.
     pub dest: String,
@@ -246,11 +251,12 @@ pub struct Copy {
 /// A here-document (`<<EOF ... EOF`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heredoc {
-    /// The delimiter word (quotes removed).
+    /// The delimiter word (quotes removed): for `COPY`, the file name to create.
     pub name: String,
     /// The body, each line ending in `\n` (leading tabs already stripped when `chomp`).
     pub content: String,
-    /// True when the delimiter was unquoted: the builder expands variables in `content`.
+    /// True when the delimiter was unquoted: for `COPY`/`ADD` the builder expands variables
+    /// in `content` (with [`shell::expand`]-like rules); for `RUN` the shell does it.
     pub expand: bool,
     /// True for `<<-`: leading tabs were stripped.
     pub chomp: bool,

@@ -465,6 +465,7 @@ fn heredocs_from_line(line: &str) -> Result<Vec<RawHeredoc>, String> {
         raw_quotes: true,
         raw_escapes: true,
         skip_unset: true,
+        skip_quotes: false,
     };
     let words = shell::words_with(line, '\\', raw).unwrap_or_default();
     let mut docs = Vec::new();
@@ -494,6 +495,7 @@ fn parse_heredoc(word: &str) -> Result<Option<RawHeredoc>, String> {
         raw_quotes: false,
         raw_escapes: false,
         skip_unset: true,
+        skip_quotes: false,
     };
     let words = shell::words_with(rest, '\\', plain).map_err(|e| e.message)?;
     if words.len() != 1 {
@@ -503,6 +505,7 @@ fn parse_heredoc(word: &str) -> Result<Option<RawHeredoc>, String> {
         raw_quotes: true,
         raw_escapes: false,
         skip_unset: true,
+        skip_quotes: false,
     };
     let raw_words = shell::words_with(rest, '\\', quoted).map_err(|e| e.message)?;
     if raw_words.len() != 1 {

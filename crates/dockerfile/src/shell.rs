@@ -49,6 +49,22 @@ pub fn expand_words(
         .map(|(_, ws)| ws)
 }
 
+/// Expands a heredoc body whose delimiter was unquoted ([`crate::Heredoc::expand`]) as Docker
+/// does for `COPY <<EOF`: `$V`/`${V...}` substituted and `\` escapes applied (the escape is
+/// always `\` here), but quote characters are ordinary text.
+pub fn expand_heredoc(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
+    let options = Options {
+        skip_quotes: true,
+        ..Options::default()
+    };
+    Lexer::new(content, '\\', options, lookup)
+        .run(content)
+        .map(|(w, _)| w)
+}
+
 /// Lexer switches used by the parser itself (heredoc detection), as Docker's `Lex` fields.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Options {
@@ -58,6 +74,8 @@ pub(crate) struct Options {
     pub raw_escapes: bool,
     /// Leave references to unset variables as written.
     pub skip_unset: bool,
+    /// Treat quote characters as ordinary text.
+    pub skip_quotes: bool,
 }
 
 /// Splits like [`expand_words`] with `options` (used for heredoc detection).
@@ -169,6 +187,11 @@ impl<'a> Lexer<'a> {
                 return Ok((result, words.finish()));
             }
             match ch {
+                '\'' | '"' if self.options.skip_quotes => {
+                    self.pos += 1;
+                    words.add_char(ch);
+                    result.push(ch);
+                }
                 '\'' => {
                     let s = self.single_quote()?;
                     result.push_str(&s);

@@ -1,6 +1,6 @@
 //! Shell-word tables: (word, expected) against a fixed environment.
 
-use berth_dockerfile::shell::{expand, expand_words};
+use berth_dockerfile::shell::{expand, expand_heredoc, expand_words};
 
 fn env(name: &str) -> Option<String> {
     let v = match name {
@@ -167,6 +167,23 @@ fn words_table() {
             expand_words(input, '\\', &env),
             Ok(want),
             "input: {input:?}"
+        );
+    }
+}
+
+#[test]
+fn heredoc_table() {
+    let cases: &[(&str, &str)] = &[
+        ("echo \"$PWD\" '$A'\n", "echo \"/home\" 'a b'\n"),
+        ("x=${NOPE:-d}\n\n  y\n", "x=d\n\n  y\n"),
+        ("it's \\$PWD\n", "it's $PWD\n"),
+        ("a\\\\b\n", "a\\b\n"),
+    ];
+    for (content, want) in cases {
+        assert_eq!(
+            expand_heredoc(content, &env).as_deref(),
+            Ok(*want),
+            "content: {content:?}"
         );
     }
 }
