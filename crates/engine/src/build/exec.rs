@@ -272,7 +272,9 @@ impl Build {
             image: name.to_string(),
             tag: None,
             platform: self.req.platform.clone(),
-            registry_auth: None,
+            registry_auth: berth_reference::Reference::parse_normalized(name)
+                .ok()
+                .and_then(|r| super::auth::auth_for(self.req.registry_config.as_deref(), r.domain())),
         };
         let res = self.engine.pull_image(req, tx).await;
         let _ = fwd.await;

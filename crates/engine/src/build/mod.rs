@@ -6,6 +6,7 @@
 //! - [`exec`]: the stages as concurrent tasks; each step probes the [`cache`] and on a miss
 //!   makes an image: config only (ENV, CMD, ...), a layer staged by [`copy`] (COPY, ADD,
 //!   WORKDIR of a missing directory), or a container's changes ([`run`]).
+//! - [`auth`]: `X-Registry-Config` to the credentials of a base image's pull.
 //! - [`report`]: the JSON messages (`stream`, `aux`, `error`), held back in quiet mode.
 //!
 //! Output follows dockerd's classic builder: `Step i/n : ...`, ` ---> <id>`, ` ---> Using
@@ -13,6 +14,7 @@
 //! output, `Successfully built`, `Successfully tagged`. Each step's image is a real, untagged
 //! image whose parent is the previous step's.
 
+mod auth;
 mod cache;
 mod context;
 mod copy;
@@ -160,6 +162,19 @@ async fn stage(b: &Build, i: usize, first: usize, total: usize) -> StepResult<St
     b.out.line(format!("Step {n}/{total} : {}\n", s.original)).await;
     n += 1;
     let mut st = b.begin_stage(i).await?;
+    // The base image's ONBUILD triggers run first, as dockerd runs them; the new image has none.
+    let triggers = st.config.on_build.take().unwrap_or_default();
+    if !triggers.is_empty() {
+        let s = if triggers.len() == 1 { "" } else { "s" };
+        b.out.line(format!("# Executing {} build trigger{s}\n", triggers.len())).await;
+        for t in &triggers {
+            let ins = berth_dockerfile::parse_instruction(t, b.df.escape).map_err(|e| Error::invalid(e.message.clone()))?;
+            if matches!(ins.kind, Kind::Onbuild(_) | Kind::Maintainer(_)) {
+                return Err(Error::invalid(format!("{} isn't allowed as an ONBUILD trigger", ins.kind.keyword().to_uppercase())).into());
+            }
+            b.step(&mut st, &ins).await?;
+        }
+    }
     b.out.line(format!(" ---> {}\n", short(&st.image))).await;
     for ins in &s.instructions {
         if b.failed.load(std::sync::atomic::Ordering::SeqCst) {
