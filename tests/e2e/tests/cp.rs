@@ -239,3 +239,67 @@ fn cp_errors_read_as_docker() {
         assert!(e.contains("must specify at least one container source"), "{which:?}: {e}");
     }
 }
+
+#[test]
+fn cp_reaches_named_volumes_of_running_and_stopped_containers() {
+    requires_root!();
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let tmp = tempfile::Builder::new().prefix("berth-cp-").tempdir_in("/tmp").unwrap();
+    make_tree(tmp.path());
+    let f = tmp.path().join("tree/f").display().to_string();
+    ok(&d, d.docker().args(["volume", "create", "cpvol"]));
+    ok(&d, d.docker().args(["run", "-d", "--name", "vrun", "--network", "none", "-v", "cpvol:/data", "busybox", "sleep", "1000"]));
+    for which in [Cli::Docker, Cli::Berth] {
+        let name = format!("in-{which:?}");
+        ok(&d, cli(&d, which).args(["cp", &f, &format!("vrun:/data/{name}")]));
+        // The container sees it in its volume.
+        assert_eq!(ok(&d, d.docker().args(["exec", "vrun", "cat", &format!("/data/{name}")])), "hello\n", "{which:?}");
+    }
+    ok(&d, d.docker().args(["stop", "-t", "0", "vrun"]));
+    // Stopped: the volume is grafted where the container had it.
+    for which in [Cli::Docker, Cli::Berth] {
+        let out = tmp.path().join(format!("out-{which:?}"));
+        ok(&d, cli(&d, which).args(["cp", "vrun:/data/in-Docker", &out.display().to_string()]));
+        assert_eq!(fs::read_to_string(&out).unwrap(), "hello\n", "{which:?}");
+        ok(&d, cli(&d, which).args(["cp", &f, &format!("vrun:/data/stopped-{which:?}")]));
+    }
+    // Another container on the volume sees what was copied while the first was stopped.
+    let seen = ok(&d, d.docker().args(["run", "--rm", "--network", "none", "-v", "cpvol:/v", "busybox", "ls", "/v"]));
+    let mut names: Vec<&str> = seen.split_whitespace().collect();
+    names.sort();
+    assert_eq!(names, ["in-Berth", "in-Docker", "stopped-Berth", "stopped-Docker"]);
+    ok(&d, d.docker().args(["rm", "-f", "vrun"]));
+    ok(&d, d.docker().args(["volume", "rm", "cpvol"]));
+}
+
+#[test]
+fn cp_on_a_terminal_reports_what_it_copied_as_docker() {
+    requires_root!();
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let tmp = tempfile::Builder::new().prefix("berth-cp-").tempdir_in("/tmp").unwrap();
+    make_tree(tmp.path());
+    let f = tmp.path().join("tree/x").display().to_string();
+    ok(&d, d.docker().args(["create", "--name", "tty", "--network", "none", "busybox", "true"]));
+    let berth = berth_testkit::bin("berth").display().to_string();
+    for (which, prog) in [(Cli::Docker, "docker".to_string()), (Cli::Berth, berth)] {
+        let back = tmp.path().join(format!("back-{which:?}")).display().to_string();
+        // `script` gives the CLI a terminal, so it is not quiet: one 6-byte file is a
+        // 2048-byte archive (header, one block, the two end blocks).
+        let line = format!("{prog} cp {f} tty:/x-{which:?} && {prog} cp tty:/x-{which:?} {back}");
+        let out = ok(
+            &d,
+            Command::new("script")
+                .args(["-qfec", &line, "/dev/null"])
+                .env("DOCKER_HOST", d.host())
+                .env("DOCKER_CONFIG", d.dir.path().join("docker-config")),
+        );
+        assert!(out.contains(&format!("Successfully copied 2.05kB to tty:/x-{which:?}")), "{which:?}: {out:?}");
+        assert!(out.contains(&format!("Successfully copied 2.05kB to {back}")), "{which:?}: {out:?}");
+        // -q silences it.
+        let line = format!("{prog} cp -q {f} tty:/q-{which:?}");
+        let out = ok(&d, Command::new("script").args(["-qfec", &line, "/dev/null"]).env("DOCKER_HOST", d.host()).env("DOCKER_CONFIG", d.dir.path().join("docker-config")));
+        assert!(!out.contains("Successfully"), "{which:?}: {out:?}");
+    }
+}

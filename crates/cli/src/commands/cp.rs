@@ -727,7 +727,11 @@ async fn copy_from_container(c: &Client, ctr: &str, src: &str, dst: &str, follow
             (Some(p), None) => Some(p),
             (Some((old, _)), Some((_, new))) => Some((old, new)),
         };
-        untar_local(reader, &prepared.dst_dir, rename.as_ref())
+        let mut reader = reader;
+        untar_local(&mut reader, &prepared.dst_dir, rename.as_ref())?;
+        // The rest (the end-of-archive blocks) counts too, as docker counts it.
+        io::copy(&mut reader, &mut io::sink())?;
+        Ok(())
     });
     while let Some(chunk) = body.chunk().await {
         let item = chunk.map_err(|e| io::Error::other(e.to_string()));
