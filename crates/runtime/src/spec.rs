@@ -365,39 +365,6 @@ fn check_sysctl(key: &str, own_ipc: bool, own_net: bool, own_uts: bool) -> Resul
     err(format!("sysctl {key:?} is not in a separate kernel namespace"))
 }
 
-#[cfg(test)]
-mod sysctl_tests {
-    use super::check_sysctl;
-
-    #[test]
-    fn namespaced_sysctls_only() {
-        // (key, own ipc, own net, own uts, error or "")
-        let table: &[(&str, bool, bool, bool, &str)] = &[
-            ("kernel.shmmax", true, true, true, ""),
-            ("kernel.msgmax", true, false, false, ""),
-            ("fs.mqueue.msg_max", true, true, true, ""),
-            ("kernel.sem", false, true, true, "sysctl \"kernel.sem\" is not allowed in the hosts ipc namespace"),
-            ("net.ipv4.ip_forward", true, true, true, ""),
-            ("net.ipv4.ip_forward", true, false, true, "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace"),
-            ("kernel.domainname", true, true, true, ""),
-            ("kernel.domainname", true, true, false, "sysctl \"kernel.domainname\" is not in a separate kernel namespace"),
-            (
-                "kernel.hostname",
-                true,
-                true,
-                true,
-                "sysctl \"kernel.hostname\" is not allowed as it conflicts with the OCI \"hostname\" field",
-            ),
-            ("kernel.pid_max", true, true, true, "sysctl \"kernel.pid_max\" is not in a separate kernel namespace"),
-            ("vm.swappiness", true, true, true, "sysctl \"vm.swappiness\" is not in a separate kernel namespace"),
-        ];
-        for (key, ipc, net, uts, want) in table {
-            let got = check_sysctl(key, *ipc, *net, *uts).err().map(|e| e.to_string()).unwrap_or_default();
-            assert_eq!(got, *want, "{key} ipc={ipc} net={net} uts={uts}");
-        }
-    }
-}
-
 fn ns(typ: LinuxNamespaceType, path: Option<PathBuf>) -> LinuxNamespace {
     let mut n = LinuxNamespace::default();
     n.set_typ(typ);
@@ -625,8 +592,16 @@ pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
     // Sysctls: Docker's network defaults in a private network namespace, the domain name,
     // then the user's.
     let mut sysctl: HashMap<String, String> = HashMap::new();
-    if input.network.is_private() {
-        sysctl.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
+    // A user namespace cannot write the sysctls of a network namespace the host made (it
+    // belongs to the host's user namespace): those defaults only go with a namespace of its own.
+    let netns_writable = userns.is_none() || matches!(input.network, NetworkNamespace::New);
+    if input.network.is_private() && netns_writable {
+        // In a user namespace the range must be mapped there: all of its gids.
+        let range = match userns {
+            Some(m) => format!("0 {}", m.gids.iter().map(|g| u64::from(g.size())).sum::<u64>().saturating_sub(1)),
+            None => "0 2147483647".into(),
+        };
+        sysctl.insert("net.ipv4.ping_group_range".into(), range);
         sysctl.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
     }
     if let Some(d) = cfg.domainname.as_deref().filter(|d| !d.is_empty()) {
@@ -715,4 +690,37 @@ pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
     spec.set_uid_mappings(None);
     spec.set_gid_mappings(None);
     Ok(spec)
+}
+
+#[cfg(test)]
+mod sysctl_tests {
+    use super::check_sysctl;
+
+    #[test]
+    fn namespaced_sysctls_only() {
+        // (key, own ipc, own net, own uts, error or "")
+        let table: &[(&str, bool, bool, bool, &str)] = &[
+            ("kernel.shmmax", true, true, true, ""),
+            ("kernel.msgmax", true, false, false, ""),
+            ("fs.mqueue.msg_max", true, true, true, ""),
+            ("kernel.sem", false, true, true, "sysctl \"kernel.sem\" is not allowed in the hosts ipc namespace"),
+            ("net.ipv4.ip_forward", true, true, true, ""),
+            ("net.ipv4.ip_forward", true, false, true, "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace"),
+            ("kernel.domainname", true, true, true, ""),
+            ("kernel.domainname", true, true, false, "sysctl \"kernel.domainname\" is not in a separate kernel namespace"),
+            (
+                "kernel.hostname",
+                true,
+                true,
+                true,
+                "sysctl \"kernel.hostname\" is not allowed as it conflicts with the OCI \"hostname\" field",
+            ),
+            ("kernel.pid_max", true, true, true, "sysctl \"kernel.pid_max\" is not in a separate kernel namespace"),
+            ("vm.swappiness", true, true, true, "sysctl \"vm.swappiness\" is not in a separate kernel namespace"),
+        ];
+        for (key, ipc, net, uts, want) in table {
+            let got = check_sysctl(key, *ipc, *net, *uts).err().map(|e| e.to_string()).unwrap_or_default();
+            assert_eq!(got, *want, "{key} ipc={ipc} net={net} uts={uts}");
+        }
+    }
 }

@@ -37,7 +37,7 @@ pub struct Insn {
     k: u32,
 }
 
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const BPF_ALU_AND_K: u16 = 0x04 | 0x50;
 const BPF_JA: u16 = 0x05;
 const BPF_JEQ_K: u16 = 0x05 | 0x10;
