@@ -295,8 +295,16 @@ impl Monitor {
                 }
             }
             let join = group.as_ref().map(|g| g.join_files()).unwrap_or_default();
+            // A new user namespace: host-owned namespaces joined by path are entered here, the
+            // init inherits them (inside its user namespace it could not join them).
+            let userns = linux::new_user_namespace(&spec);
+            let saved = if userns { linux::enter_joined_namespaces(&spec).map_err(|e| (cfg.socket.clone(), e.to_string()))? } else { Vec::new() };
             // SAFETY: single-threaded process.
-            pid = match unsafe { linux::clone_process(flags) } {
+            let cloned = unsafe { linux::clone_process(flags) };
+            if !matches!(cloned, Ok(0)) {
+                linux::leave_joined_namespaces(saved);
+            }
+            pid = match cloned {
                 Ok(p) => p,
                 Err(e) => {
                     if let Some(g) = &group {
@@ -317,7 +325,29 @@ impl Monitor {
                 };
                 linux::run_init(&ic, child_sync);
             }
+            // Maps, the writable layer's owner and the idmapped root, before the init goes on.
+            let root_mount = if userns {
+                match linux::prepare_user_namespace(pid, &spec, cfg.overlay.as_ref()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        // SAFETY: killing and reaping our own child.
+                        unsafe {
+                            libc::kill(pid, libc::SIGKILL);
+                            libc::waitpid(pid, std::ptr::null_mut(), 0);
+                        }
+                        if let Some(g) = &group {
+                            g.destroy();
+                        }
+                        return Err((cfg.socket, format!("user namespace: {e}")));
+                    }
+                }
+            } else {
+                None
+            };
             linux::send_sync(sync, b'c');
+            if let Some(m) = root_mount {
+                tryio!(linux::send_root_mount(sync, &m), "send the root mount");
+            }
         }
         for fd in child_fds {
             close(fd);

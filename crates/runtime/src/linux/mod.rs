@@ -32,6 +32,9 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
+pub use mounts::{
+    enter_joined_namespaces, leave_joined_namespaces, new_user_namespace, prepare_user_namespace, send_root_mount,
+};
 pub use process::find_executable;
 pub use pty::{recv_fd, send_fd};
 
@@ -275,10 +278,18 @@ pub fn run_init(cfg: &InitConfig<'_>, sync: RawFd) -> ! {
     if let Err(e) = join_cgroup(cfg.cgroup_join) {
         fail(sync, &e);
     }
+    // With a new user namespace: the root mount from the monitor, and root inside.
+    let root_mount = match mounts::enter_user_namespace(cfg, sync) {
+        Ok(r) => r,
+        Err(e) => fail(sync, &e),
+    };
     let prepared = (|| -> Result<process::Prepared, Error> {
         let (_, join) = namespace_plan(cfg.spec);
         for (flag, path) in &join {
-            process::setns_path(path, *flag)?;
+            // The monitor entered host-owned ones for us (see enter_joined_namespaces).
+            if !mounts::already_in(path, *flag) {
+                process::setns_path(path, *flag)?;
+            }
         }
         if let Some(h) = cfg.spec.hostname() {
             let h = cstr(h)?;
@@ -291,7 +302,7 @@ pub fn run_init(cfg: &InitConfig<'_>, sync: RawFd) -> ! {
         if net_ns_new {
             process::loopback_up()?;
         }
-        mounts::setup_rootfs(cfg, net_ns_new)?;
+        mounts::setup_rootfs(cfg, net_ns_new, root_mount)?;
         let proc_ = cfg
             .spec
             .process()
@@ -343,6 +354,11 @@ pub fn run_exec(cfg: &ExecConfig<'_>, sync: RawFd) -> ! {
     // Best effort, as for runc's exec: a container without a cgroup still runs execs.
     let _ = join_cgroup(cfg.cgroup_join);
     let prepared = (|| -> Result<process::Prepared, Error> {
+        let user = PathBuf::from(format!("/proc/{}/ns/user", cfg.target_pid));
+        let user_ns = match mounts::already_in(&user, libc::CLONE_NEWUSER) {
+            true => None,
+            false => Some(std::fs::File::open(&user).map_err(|e| Error::Sys { what: "open user namespace".into(), source: e })?),
+        };
         for (name, flag) in [
             ("cgroup", libc::CLONE_NEWCGROUP),
             ("ipc", libc::CLONE_NEWIPC),
@@ -357,6 +373,13 @@ pub fn run_exec(cfg: &ExecConfig<'_>, sync: RawFd) -> ! {
                 continue;
             }
             process::setns_path(&p, flag)?;
+        }
+        // Last, the container's user namespace (opened before the mount namespace changed
+        // what /proc is): the namespaces above are joined with the host's privileges, the
+        // process then runs as the remapped user.
+        if let Some(ns) = user_ns {
+            // SAFETY: setns on a valid namespace descriptor.
+            check(unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWUSER) }, || "join user namespace".into())?;
         }
         // After joining the mount namespace, /dev/ptmx is the container's.
         let stdio = if cfg.stdio.allocate_here() { container_pty(sync, false)? } else { cfg.stdio };

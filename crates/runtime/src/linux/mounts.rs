@@ -2,12 +2,13 @@
 //! read-only paths. Runs in the init, inside its new mount namespace.
 
 use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDeviceType, Mount};
+use oci_spec::runtime::{LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
 
-use super::{check, cpath, cstr, Error, InitConfig};
+use super::{check, cpath, cstr, Error, InitConfig, Overlay};
 
 fn mount(
     src: Option<&Path>,
@@ -38,6 +39,38 @@ fn mount(
             fstype.unwrap_or("bind")
         )
     })
+}
+
+/// Remount a bind mount with `flags`. In a user namespace the flags a mount had when the
+/// namespace was made are locked (nosuid, nodev, noexec, rdonly, atime): on EPERM, retry with
+/// the mount's current ones added, as runc does.
+fn remount_bind(dest: &Path, flags: libc::c_ulong) -> Result<(), Error> {
+    let first = mount(None, dest, None, libc::MS_BIND | libc::MS_REMOUNT | flags, None);
+    let Err(e) = first else { return Ok(()) };
+    let c = cpath(dest)?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and a statvfs struct to fill.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(e);
+    }
+    let mut locked: libc::c_ulong = 0;
+    for (st_flag, ms_flag) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if st.f_flag & st_flag != 0 {
+            locked |= ms_flag;
+        }
+    }
+    if locked & flags == locked {
+        return Err(e);
+    }
+    mount(None, dest, None, libc::MS_BIND | libc::MS_REMOUNT | flags | locked, None)
 }
 
 /// Mount flags and the leftover data string, as runc parses `options`.
@@ -188,7 +221,7 @@ fn mount_one(rootfs: &Path, m: &Mount, net_ns_new: bool, cgroup_v2: bool) -> Res
         mount(Some(src), &dest, None, libc::MS_BIND | rec, None)?;
         let remount_flags = flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
         if remount_flags != 0 {
-            mount(None, &dest, None, libc::MS_BIND | libc::MS_REMOUNT | remount_flags, None)?;
+            remount_bind(&dest, remount_flags)?;
         }
     } else {
         match typ {
@@ -197,7 +230,7 @@ fn mount_one(rootfs: &Path, m: &Mount, net_ns_new: bool, cgroup_v2: bool) -> Res
                 // the host's, read-only, as runc does.
                 ensure_target(&dest, false)?;
                 mount(Some(Path::new("/sys")), &dest, None, libc::MS_BIND | libc::MS_REC, None)?;
-                mount(None, &dest, None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | (flags & (libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV)), None)?;
+                remount_bind(&dest, libc::MS_RDONLY | (flags & (libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV)))?;
             }
             "cgroup" | "cgroup2" => {
                 ensure_target(&dest, false)?;
@@ -239,6 +272,12 @@ fn create_devices(cfg: &InitConfig<'_>) -> Result<(), Error> {
         let dev = libc::makedev(d.major() as u32, d.minor() as u32);
         let c = cpath(&dest)?;
         let _ = std::fs::remove_file(&dest);
+        if in_user_namespace() {
+            // mknod is not allowed in a user namespace: bind the host's node, as runc does.
+            ensure_target(&dest, true)?;
+            mount(Some(d.path()), &dest, None, libc::MS_BIND, None)?;
+            continue;
+        }
         // SAFETY: valid C string.
         check(unsafe { libc::mknod(c.as_ptr(), kind | mode, dev) }, || {
             format!("mknod {}", d.path().display())
@@ -254,6 +293,11 @@ fn create_devices(cfg: &InitConfig<'_>) -> Result<(), Error> {
     for (name, major, minor) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
         let dest = rootfs.join("dev").join(name);
         if std::fs::symlink_metadata(&dest).is_ok() {
+            continue;
+        }
+        if in_user_namespace() {
+            ensure_target(&dest, true)?;
+            mount(Some(&Path::new("/dev").join(name)), &dest, None, libc::MS_BIND, None)?;
             continue;
         }
         let c = cpath(&dest)?;
@@ -344,7 +388,7 @@ fn readonly_paths(paths: &[String]) -> Result<(), Error> {
 }
 
 /// Build the container's filesystem and make it the root.
-pub(crate) fn setup_rootfs(cfg: &InitConfig<'_>, net_ns_new: bool) -> Result<(), Error> {
+pub(crate) fn setup_rootfs(cfg: &InitConfig<'_>, net_ns_new: bool, root_mount: Option<RawFd>) -> Result<(), Error> {
     let spec = cfg.spec;
     let linux = spec.linux().as_ref();
     let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -355,6 +399,11 @@ pub(crate) fn setup_rootfs(cfg: &InitConfig<'_>, net_ns_new: bool) -> Result<(),
     mount(None, Path::new("/"), None, prop, None)?;
     let rootfs = cfg.rootfs;
     match cfg.overlay {
+        Some(_) if root_mount.is_some() => {
+            std::fs::create_dir_all(rootfs)
+                .map_err(|e| Error::Sys { what: format!("create {}", rootfs.display()), source: e })?;
+            attach_mount(root_mount.unwrap_or(-1), rootfs)?;
+        }
         Some(o) => {
             let lower: Vec<String> = o.lower.iter().map(|p| p.display().to_string()).collect();
             let data = format!(
@@ -394,6 +443,231 @@ pub(crate) fn finalize_rootfs(spec: &oci_spec::runtime::Spec) -> Result<(), Erro
         readonly_paths(l.readonly_paths().as_deref().unwrap_or_default())?;
         mask_paths(l.masked_paths().as_deref().unwrap_or_default())?;
     }
+    Ok(())
+}
+
+// ---- User namespaces (`--userns-remap`) ----
+//
+// The monitor clones the init with a new user namespace, then (as root of the host) writes
+// its maps, hands the writable layer to the remapped root, and builds the root overlay itself
+// — the image layers as idmapped mounts (`open_tree` clones with `MOUNT_ATTR_IDMAP` in the
+// container's namespace, so files owned by 0 on disk are the container root's), the overlay
+// a detached mount (`fsopen`/`fsmount`) — and passes it to the init, which attaches it at its
+// root inside its own mount namespace. Namespaces joined by path that the host owns
+// (a network namespace made by the engine) are entered by the monitor around the clone: the
+// init, already in its user namespace, could no longer join them.
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_SET_FD: libc::c_uint = 5;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// The tag of the root mount sent from the monitor to the init.
+pub const ROOT_MOUNT_TAG: u8 = b'M';
+
+fn sys_fd(rc: libc::c_long, what: impl FnOnce() -> String) -> Result<OwnedFd, Error> {
+    if rc < 0 {
+        return Err(Error::Sys { what: what(), source: std::io::Error::last_os_error() });
+    }
+    // SAFETY: the syscall returned a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) })
+}
+
+/// Whether the spec asks for a new user namespace.
+pub fn new_user_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|nss| nss.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none()))
+}
+
+/// Whether this process runs in a user namespace other than the host's.
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false)
+}
+
+/// `/proc/<pid>/{uid,gid}_map` text of OCI mappings.
+fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}
+
+/// The host id of container id 0.
+fn host_root(maps: &[LinuxIdMapping]) -> Option<u32> {
+    maps.iter().find(|m| m.container_id() == 0 && m.size() > 0).map(|m| m.host_id())
+}
+
+/// Monitor side, before the clone: enter the namespaces the spec joins by path (but the mount
+/// namespace) so that the init inherits them. Returns the monitor's own ones for
+/// [`leave_joined_namespaces`].
+pub fn enter_joined_namespaces(spec: &Spec) -> Result<Vec<(libc::c_int, OwnedFd)>, Error> {
+    let mut saved = Vec::new();
+    for (flag, path) in super::namespace_plan(spec).1 {
+        if flag == libc::CLONE_NEWNS || flag == libc::CLONE_NEWUSER || flag == libc::CLONE_NEWPID {
+            continue;
+        }
+        let name = match flag {
+            libc::CLONE_NEWNET => "net",
+            libc::CLONE_NEWIPC => "ipc",
+            libc::CLONE_NEWUTS => "uts",
+            libc::CLONE_NEWCGROUP => "cgroup",
+            _ => continue,
+        };
+        let own = std::fs::File::open(format!("/proc/self/ns/{name}"))
+            .map_err(|e| Error::Sys { what: format!("open own {name} namespace"), source: e })?;
+        let target = std::fs::File::open(&path).map_err(|e| Error::Sys { what: format!("open {}", path.display()), source: e })?;
+        // SAFETY: setns on a valid namespace descriptor.
+        check(unsafe { libc::setns(target.as_raw_fd(), flag) }, || format!("setns {}", path.display()))?;
+        saved.push((flag, OwnedFd::from(own)));
+    }
+    Ok(saved)
+}
+
+/// Monitor side, after the clone: back to the monitor's own namespaces.
+pub fn leave_joined_namespaces(saved: Vec<(libc::c_int, OwnedFd)>) {
+    for (flag, fd) in saved {
+        // SAFETY: setns on a valid namespace descriptor.
+        unsafe { libc::setns(fd.as_raw_fd(), flag) };
+    }
+}
+
+/// Whether this process is already in the namespace at `path` (so joining it is a no-op that
+/// a process inside a user namespace would not be allowed to do).
+pub(crate) fn already_in(path: &Path, flag: libc::c_int) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let name = match flag {
+        libc::CLONE_NEWNET => "net",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWNS => "mnt",
+        libc::CLONE_NEWUSER => "user",
+        _ => return false,
+    };
+    match (std::fs::metadata(path), std::fs::metadata(format!("/proc/self/ns/{name}"))) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Monitor side, right after cloning an init with a new user namespace (before `c`): write its
+/// maps, give the writable layer to the remapped root and build the root overlay over
+/// idmapped layers. The returned mount goes to the init with [`send_root_mount`].
+pub fn prepare_user_namespace(pid: libc::pid_t, spec: &Spec, overlay: Option<&Overlay>) -> Result<Option<OwnedFd>, Error> {
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::Spec("user namespace without linux section".into()))?;
+    let uids = linux.uid_mappings().clone().unwrap_or_default();
+    let gids = linux.gid_mappings().clone().unwrap_or_default();
+    let (Some(ruid), Some(rgid)) = (host_root(&uids), host_root(&gids)) else {
+        return Err(Error::Spec("user namespace without a mapping for root".into()));
+    };
+    for (file, maps) in [("uid_map", &uids), ("gid_map", &gids)] {
+        let p = format!("/proc/{pid}/{file}");
+        std::fs::write(&p, map_text(maps)).map_err(|e| Error::Sys { what: format!("write {p}"), source: e })?;
+    }
+    let Some(o) = overlay else { return Ok(None) };
+    for d in [&o.upper, &o.work] {
+        std::os::unix::fs::lchown(d, Some(ruid), Some(rgid)).map_err(|e| Error::Sys { what: format!("chown {}", d.display()), source: e })?;
+    }
+    let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(|e| Error::Sys { what: "open the container's user namespace".into(), source: e })?;
+    let mut lowers = Vec::new();
+    for l in &o.lower {
+        let c = cpath(l)?;
+        // SAFETY: open_tree on a valid path; the result is a new descriptor.
+        let fd = sys_fd(
+            unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint) },
+            || format!("open_tree {}", l.display()),
+        )?;
+        let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+        // SAFETY: mount_setattr on our detached mount with a valid attribute struct.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        };
+        check(rc as libc::c_int, || format!("idmap {}", l.display()))?;
+        lowers.push(fd);
+    }
+    // SAFETY: fsopen with a valid name.
+    let fs = sys_fd(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) }, || "fsopen overlay".into())?;
+    let config = |cmd: libc::c_uint, key: Option<&str>, value: Option<&Path>, aux: libc::c_int| -> Result<(), Error> {
+        let k = key.map(cstr).transpose()?;
+        let v = value.map(cpath).transpose()?;
+        // SAFETY: fsconfig with NULL or valid C strings.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                cmd,
+                k.as_ref().map_or(std::ptr::null(), |k| k.as_ptr()),
+                v.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
+                aux,
+            )
+        };
+        check(rc as libc::c_int, || format!("overlay option {}", key.unwrap_or("create")))
+    };
+    for fd in &lowers {
+        config(FSCONFIG_SET_FD, Some("lowerdir+"), None, fd.as_raw_fd())?;
+    }
+    config(FSCONFIG_SET_STRING, Some("upperdir"), Some(&o.upper), 0)?;
+    config(FSCONFIG_SET_STRING, Some("workdir"), Some(&o.work), 0)?;
+    config(FSCONFIG_CMD_CREATE, None, None, 0)?;
+    // SAFETY: fsmount on a created filesystem context.
+    let mnt = sys_fd(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) }, || "fsmount overlay".into())?;
+    Ok(Some(mnt))
+}
+
+/// Monitor side: hand the root mount to the init (after `c`).
+pub fn send_root_mount(sync: RawFd, mnt: &OwnedFd) -> std::io::Result<()> {
+    super::send_fd(sync, ROOT_MOUNT_TAG, mnt.as_raw_fd())
+}
+
+/// Init side, after `c` and joining the cgroup: with a new user namespace, receive the root
+/// mount (when there is an overlay) and become the namespace's root (the maps are written).
+pub(crate) fn enter_user_namespace(cfg: &InitConfig<'_>, sync: RawFd) -> Result<Option<RawFd>, Error> {
+    if !new_user_namespace(cfg.spec) {
+        return Ok(None);
+    }
+    let root = if cfg.overlay.is_some() {
+        match super::recv_fd(sync) {
+            Ok((tag, Some(fd))) if tag == [ROOT_MOUNT_TAG] => Some(fd),
+            Ok(_) => return Err(Error::Spec("expected the root mount from the monitor".into())),
+            Err(e) => return Err(Error::Sys { what: "receive the root mount".into(), source: e }),
+        }
+    } else {
+        None
+    };
+    // SAFETY: plain syscalls; we hold every capability in the new namespace.
+    unsafe {
+        check(libc::setresgid(0, 0, 0), || "setresgid 0 in the user namespace".into())?;
+        check(libc::setresuid(0, 0, 0), || "setresuid 0 in the user namespace".into())?;
+        // Changing ids made us non-dumpable: /proc/self would belong to the host's root, out of
+        // reach of the namespace's root (oom_score_adj, uid_map reads). execve sets it anew.
+        check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0), || "prctl(PR_SET_DUMPABLE)".into())?;
+    }
+    Ok(root)
+}
+
+/// Attach a detached mount at `target`.
+fn attach_mount(fd: RawFd, target: &Path) -> Result<(), Error> {
+    let t = cpath(target)?;
+    // SAFETY: move_mount of our detached mount onto a valid path.
+    let rc = unsafe { libc::syscall(libc::SYS_move_mount, fd, c"".as_ptr(), libc::AT_FDCWD, t.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH) };
+    check(rc as libc::c_int, || format!("attach the root mount at {}", target.display()))?;
+    // SAFETY: closing the descriptor we received.
+    unsafe { libc::close(fd) };
     Ok(())
 }
 
