@@ -330,3 +330,125 @@ fn context_use_switches_daemons_and_docker_shares_the_contexts() {
     let err = fails(client(&berth, &cfg).args(["--context", "ctx-a", "ps"]));
     assert!(err.contains("context \"ctx-a\" does not exist"), "{err}");
 }
+
+/// A throwaway user and group for `--userns-remap`, with one subordinate range of its own in
+/// `/etc/subuid` and `/etc/subgid`; all removed on drop.
+struct RemapUser {
+    name: String,
+    start: u64,
+}
+
+const REMAP_SIZE: u64 = 65536;
+
+impl RemapUser {
+    fn create() -> RemapUser {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let name = format!("bremap{}x{}", std::process::id(), nanos % 100_000);
+        // A system user: useradd gives it no ranges of its own; ours goes after every range in
+        // use.
+        let st = Command::new("groupadd").args(["--system", &name]).status().expect("groupadd");
+        assert!(st.success(), "groupadd {name}");
+        let st = Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/bin/false", "--gid", &name, &name]).status().expect("useradd");
+        assert!(st.success(), "useradd {name}");
+        let mut end = 1_000_000u64;
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            for l in std::fs::read_to_string(f).unwrap_or_default().lines() {
+                let p: Vec<&str> = l.split(':').collect();
+                if let (Some(s), Some(c)) = (p.get(1).and_then(|s| s.parse::<u64>().ok()), p.get(2).and_then(|c| c.parse::<u64>().ok())) {
+                    end = end.max(s + c);
+                }
+            }
+        }
+        let start = end.div_ceil(REMAP_SIZE) * REMAP_SIZE;
+        let user = RemapUser { name, start };
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new().append(true).create(true).open(f).expect("open subid file");
+            writeln!(file, "{}:{}:{}", user.name, user.start, REMAP_SIZE).expect("append subid line");
+        }
+        user
+    }
+}
+
+impl Drop for RemapUser {
+    fn drop(&mut self) {
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            if let Ok(text) = std::fs::read_to_string(f) {
+                let prefix = format!("{}:", self.name);
+                let kept: String = text.lines().filter(|l| !l.starts_with(&prefix)).map(|l| format!("{l}\n")).collect();
+                let _ = std::fs::write(f, kept);
+            }
+        }
+        let _ = Command::new("userdel").arg(&self.name).stderr(Stdio::null()).status();
+        let _ = Command::new("groupdel").arg(&self.name).stderr(Stdio::null()).status();
+    }
+}
+
+fn status_ids(pid: &str, key: &str) -> Vec<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let line = status.lines().find(|l| l.starts_with(key)).expect("id line");
+    line[key.len()..].split_whitespace().map(|v| v.parse().expect("id")).collect()
+}
+
+#[test]
+fn userns_remap_runs_root_as_the_subordinate_range() {
+    requires_root!();
+    let user = RemapUser::create();
+    let start = user.start;
+    let d = Daemon::start_with(&["--userns-remap", &user.name]);
+    d.import_busybox("busybox:latest");
+    let vol = tempfile::Builder::new().prefix("berth-userns").tempdir_in("/tmp").expect("tempdir");
+    // The remapped root has no say over the host's root-owned files: a world-writable dir.
+    std::fs::set_permissions(vol.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    let bind = format!("{}:/vol", vol.path().display());
+    let id = ok(
+        d.docker().args(["run", "-d", "--name", "remapped", "-v", &bind, "busybox", "sh", "-c", "id -u > /vol/id; echo x > /etc/newfile; touch /vol/made; sleep 300"]),
+        &d,
+    );
+    let id = id.trim().to_string();
+    let made = vol.path().join("made");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !made.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(made.exists(), "the container did not write to its bind mount\n{}", d.log());
+    // Root inside, the range's start outside.
+    assert_eq!(std::fs::read_to_string(vol.path().join("id")).unwrap(), "0\n");
+    let pid = ok(d.docker().args(["inspect", "-f", "{{.State.Pid}}", "remapped"]), &d);
+    assert_eq!(status_ids(pid.trim(), "Uid:"), vec![start; 4]);
+    assert_eq!(status_ids(pid.trim(), "Gid:"), vec![start; 4]);
+    // What it creates in binds and in its writable layer belongs to the subordinate ids.
+    let m = std::fs::metadata(&made).unwrap();
+    assert_eq!((u64::from(m.uid()), u64::from(m.gid())), (start, start));
+    let upper_file = d.data_root().join("containers").join(&id).join("upper/etc/newfile");
+    let m = std::fs::metadata(&upper_file).unwrap_or_else(|e| panic!("{}: {e}", upper_file.display()));
+    assert_eq!(u64::from(m.uid()), start);
+    // The image's files are root's inside (idmapped layers), and execs are remapped too.
+    let out = ok(d.docker().args(["exec", "remapped", "sh", "-c", "id -u; stat -c %u:%g /bin /etc/passwd; cat /proc/self/uid_map"]), &d);
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[..3], ["0", "0:0", "0:0"], "{out}");
+    assert_eq!(lines[3].split_whitespace().collect::<Vec<_>>(), ["0", &start.to_string(), &REMAP_SIZE.to_string()], "{out}");
+    ok(d.docker().args(["rm", "-f", "remapped"]), &d);
+    // On the default bridge network as well; and --userns=host opts out.
+    assert_eq!(ok(d.docker().args(["run", "--rm", "busybox", "id", "-u"]), &d), "0\n");
+    let out = ok(d.docker().args(["run", "--rm", "--userns=host", "busybox", "cat", "/proc/self/uid_map"]), &d);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0", "4294967295"]);
+    drop(d);
+
+    // An unknown user stops the daemon with a clear message.
+    let dir = tempfile::Builder::new().prefix("berth-t").tempdir_in("/tmp").expect("tempdir");
+    let out = Command::new(bin("berthd"))
+        .arg("--data-root")
+        .arg(dir.path().join("data"))
+        .arg("--exec-root")
+        .arg(dir.path().join("exec"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.path().join("b.sock").display()))
+        .args(["--userns-remap", "no-such-user-berth"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run berthd");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--userns-remap no-such-user-berth: user \"no-such-user-berth\" not found"), "{err}");
+}
