@@ -523,7 +523,7 @@ impl Build {
                 }
                 st.config.shell = Some(sh.clone());
                 let key = self.key(st, ins, sh.clone());
-                self.config_step(st, key, format!("SHELL {}", go_q(&sh))).await
+                self.config_step(st, key, format!("SHELL {}", go_q(sh))).await
             }
             Kind::Onbuild(t) => {
                 st.config.on_build.get_or_insert_with(Vec::new).push(t.clone());

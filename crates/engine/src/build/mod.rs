@@ -90,14 +90,12 @@ async fn run_build(engine: Arc<Engine>, req: BuildRequest, body: ByteStream, out
         plan::needed(&b.df, target, &expand)
     };
     let (firsts, total) = plan::numbering(&b.df, &needed, 0);
-    let mut n = 1;
-    for a in &b.df.meta_args {
+    for (n, a) in (1..).zip(b.df.meta_args.iter()) {
         let text = match &a.default {
             Some(d) => format!("ARG {}={d}", a.name),
             None => format!("ARG {}", a.name),
         };
         out.line(format!("Step {n}/{total} : {text}\n")).await;
-        n += 1;
     }
     let b = Arc::new(b);
     let mut tasks = Vec::new();
