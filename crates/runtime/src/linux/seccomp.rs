@@ -18,8 +18,6 @@
 //!
 //! Names the table does not know (another architecture's calls) are skipped, as runc does.
 
-use std::collections::BTreeMap;
-
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
     LinuxSeccompOperator,
@@ -288,30 +286,42 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, Error> {
     let mut e = Emitter::default();
     let enosys = RET_ERRNO | libc::ENOSYS as u32;
     let stub_unknown = !matches!(default, RET_ALLOW | RET_LOG);
+    // The filter's rules, parsed once for every architecture.
+    let mut parsed: Vec<(&[String], u32, Vec<Vec<Cond>>)> = Vec::new();
+    for sc in s.syscalls().iter().flatten() {
+        let ret = action_code(sc.action(), sc.errno_ret())?;
+        let rules = conds(sc.args().as_deref().unwrap_or_default())?;
+        if ret == default && rules.iter().all(|r| r.is_empty()) {
+            continue;
+        }
+        parsed.push((sc.names().as_slice(), ret, rules));
+    }
     let mut blocks = Vec::new();
     for plan in &arches {
-        // What each number with rules gets, in the filter's order.
-        let mut per_nr: BTreeMap<u32, (Vec<Rule>, Option<u32>)> = BTreeMap::new();
-        for sc in s.syscalls().iter().flatten() {
-            let ret = action_code(sc.action(), sc.errno_ret())?;
-            let rules = conds(sc.args().as_deref().unwrap_or_default())?;
-            if ret == default && rules.iter().all(|r| r.is_empty()) {
-                continue;
-            }
-            for name in sc.names() {
-                for (table, bit) in &plan.tables {
+        // What each number gets, per table (indexed by number), in the filter's order.
+        let mut slots: Vec<Vec<(Vec<Rule>, Option<u32>)>> =
+            plan.tables.iter().map(|(t, _)| vec![(Vec::new(), None); max_nr(t) as usize + 1]).collect();
+        for (names, ret, rules) in &parsed {
+            for name in names.iter() {
+                for ((table, _), slot) in plan.tables.iter().zip(slots.iter_mut()) {
                     let Some(nr) = lookup(table, name) else { continue };
-                    let entry = per_nr.entry(nr | bit).or_default();
-                    for r in &rules {
+                    let entry = &mut slot[nr as usize];
+                    for r in rules {
                         if r.is_empty() {
-                            entry.1.get_or_insert(ret);
+                            entry.1.get_or_insert(*ret);
                         } else if entry.1.is_none() {
-                            entry.0.push(Rule { conds: r.clone(), ret });
+                            entry.0.push(Rule { conds: r.clone(), ret: *ret });
                         }
                     }
                 }
             }
         }
+        let per_nr = plan.tables.iter().zip(slots).flat_map(|((_, bit), slot)| {
+            slot.into_iter()
+                .enumerate()
+                .filter(|(_, (rules, uncond))| !rules.is_empty() || uncond.is_some())
+                .map(move |(nr, v)| (nr as u32 | bit, v))
+        });
         // The number line as intervals of equal outcome: numbers without rules get the
         // default; neighbours with the same plain action merge.
         let default_o = Outcome::Ret(default);
