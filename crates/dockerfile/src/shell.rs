@@ -8,7 +8,8 @@
 //!   character is dropped.
 //! - `$NAME`, `${NAME}`, `${NAME:-word}`, `${NAME-word}`, `${NAME:+word}`, `${NAME+word}`,
 //!   `${NAME:?msg}`, `${NAME?msg}`, `${NAME#pat}`, `${NAME##pat}`, `${NAME%pat}`,
-//!   `${NAME%%pat}`. An unset variable expands to nothing; `$` not followed by a name stays `$`.
+//!   `${NAME%%pat}`, `${NAME/pat/repl}`, `${NAME//pat/repl}`. An unset variable expands to
+//!   nothing; `$` not followed by a name stays `$`.
 //! - [`expand_words`] splits on unquoted whitespace *after* substitution (a value containing
 //!   spaces becomes several words), and drops empty words (`""` alone yields no word).
 
@@ -161,7 +162,8 @@ impl<'a> Lexer<'a> {
     }
 
     fn run(mut self, source: &str) -> Result<(String, Vec<String>), ExpandError> {
-        self.stop_on(None)
+        self.stop_on(&[])
+            .map(|(w, ws, _)| (w, ws))
             .map_err(|e| err(format!("failed to process {source:?}: {}", e.message)))
     }
 
@@ -178,13 +180,17 @@ impl<'a> Lexer<'a> {
     }
 
     /// Processes until `stop` (consumed) or the end of input; returns the word and the words.
-    fn stop_on(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), ExpandError> {
+    /// Processes until one of `stops` (consumed, and returned) or the end of input.
+    fn stop_on(
+        &mut self,
+        stops: &[char],
+    ) -> Result<(String, Vec<String>, Option<char>), ExpandError> {
         let mut result = String::new();
         let mut words = Words::default();
         while let Some(ch) = self.peek() {
-            if Some(ch) == stop {
+            if stops.contains(&ch) {
                 self.pos += 1;
-                return Ok((result, words.finish()));
+                return Ok((result, words.finish(), Some(ch)));
             }
             match ch {
                 '\'' | '"' if self.options.skip_quotes => {
@@ -224,11 +230,11 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
-        match stop {
+        match stops.first() {
             Some(c) => Err(err(format!(
                 "unexpected end of statement while looking for matching {c}"
             ))),
-            None => Ok((result, words.finish())),
+            None => Ok((result, words.finish(), None)),
         }
     }
 
@@ -305,8 +311,13 @@ impl<'a> Lexer<'a> {
 
     /// Reads the word of a `${NAME<op>word}` up to its `}`.
     fn brace_word(&mut self) -> Result<String, ExpandError> {
-        match self.stop_on(Some('}')) {
-            Ok((w, _)) => Ok(w),
+        self.brace_word_until(&['}']).map(|(w, _)| w)
+    }
+
+    /// Reads a word inside `${...}` up to one of `stops` (the first being `}`).
+    fn brace_word_until(&mut self, stops: &[char]) -> Result<(String, Option<char>), ExpandError> {
+        match self.stop_on(stops) {
+            Ok((w, _, hit)) => Ok((w, hit)),
             Err(e) => {
                 if self.peek().is_none() {
                     Err(err("syntax error: missing '}'"))
@@ -388,6 +399,28 @@ impl<'a> Lexer<'a> {
                     trim_suffix(&v, &pattern, greedy)
                 })
             }
+            Some('/') => {
+                let all = self.peek() == Some('/');
+                if all {
+                    self.pos += 1;
+                }
+                let (pattern, hit) = self.brace_word_until(&['}', '/'])?;
+                let replacement = if hit == Some('/') {
+                    self.brace_word()?
+                } else {
+                    String::new()
+                };
+                if skip {
+                    let op = if all { "//" } else { "/" };
+                    return Ok(format!("${{{name}{op}{pattern}/{replacement}}}"));
+                }
+                Ok(replace(
+                    &value.unwrap_or_default(),
+                    &pattern,
+                    &replacement,
+                    all,
+                ))
+            }
             Some(c) => Err(err(format!("unsupported modifier ({c}) in substitution"))),
         }
     }
@@ -455,6 +488,34 @@ impl<'a> Lexer<'a> {
 /// Shell pattern match where `*` matches any run of characters (including `/`), `?` one.
 fn shell_pattern_match(pattern: &[char], s: &[char]) -> bool {
     crate::ignore::match_chars(pattern, s, false).unwrap_or(false)
+}
+
+/// `${V/pattern/replacement}` (first, longest match) and `${V//pattern/replacement}` (all).
+fn replace(value: &str, pattern: &str, replacement: &str, all: bool) -> String {
+    if pattern.is_empty() {
+        return value.to_string();
+    }
+    let v: Vec<char> = value.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let mut replaced = false;
+    while i < v.len() {
+        if !replaced || all {
+            if let Some(j) = (i + 1..=v.len())
+                .rev()
+                .find(|&j| shell_pattern_match(&p, &v[i..j]))
+            {
+                out.push_str(replacement);
+                i = j;
+                replaced = true;
+                continue;
+            }
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
 }
 
 fn trim_prefix(value: &str, pattern: &str, greedy: bool) -> String {

@@ -77,6 +77,14 @@ fn expand_table() {
         ("${P#x}", "a/b/c.tar.gz"),
         ("${PWD#/h}", "ome"),
         ("${NOPE#x}", ""),
+        // Pattern replacement: first (longest) match, or all.
+        (r"${P/\//_}", "a_b/c.tar.gz"),
+        (r"${P//\//_}", "a_b_c.tar.gz"),
+        ("${P/b*c/X}", "a/X.tar.gz"),
+        ("${P//[a-c]/-}", "-/-/-.t-r.gz"),
+        ("${P/nomatch/x}", "a/b/c.tar.gz"),
+        ("${P/.tar}", "a/b/c.gz"),
+        ("${NOPE/a/b}", ""),
     ];
     for (word, want) in cases {
         assert_eq!(
