@@ -199,6 +199,14 @@ fn cp_into_a_never_started_container_and_from_a_tar_on_stdin() {
         let (c, _, e) = run_with_input(cli(&d, which).args(["cp", "-", &format!("{name}:/etc/passwd")]), &tarball.stdout);
         assert_ne!(c, 0, "{which:?}");
         assert!(e.contains(&format!("destination \"{name}:/etc/passwd\" must be a directory")), "{which:?}: {e}");
+        // dockerd's events for the two directions.
+        let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+        let events = ok(
+            &d,
+            d.docker().args(["events", "--since", "0", "--until", &until.to_string(), "--filter", &format!("container={name}"), "--format", "{{.Action}}"]),
+        );
+        assert!(events.lines().any(|l| l == "extract-to-dir"), "{which:?}: {events}");
+        assert!(events.lines().any(|l| l == "archive-path"), "{which:?}: {events}");
         ok(&d, d.docker().args(["rm", "-f", &name]));
     }
 }
