@@ -797,6 +797,8 @@ impl Engine {
         // Recorded as running, but its monitor is gone: it exited while we were away.
         if rec.state.running() {
             c.life.send_modify(|l| l.running = true);
+            // Its volumes are still mounted for it: exit handling unmounts them.
+            self.adopt_volumes(&rec);
             self.on_exit(c, None).await;
             return;
         }

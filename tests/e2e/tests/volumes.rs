@@ -483,3 +483,29 @@ fn reference_plugin_creates_mounts_and_removes_volumes() {
     assert_eq!(code, 1);
     assert!(err.contains("error looking up volume plugin no-such-plugin-berth: plugin \"no-such-plugin-berth\" not found"), "{err}");
 }
+
+#[test]
+fn a_volume_mounted_for_a_container_that_died_while_berthd_was_down_is_unmounted() {
+    requires_root!();
+    let mut d = daemon();
+    let vol = unique("tmpd");
+    berth_ok(&d, &["volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=1m", &vol]);
+    let data = d.data_root().join("volumes").join(&vol).join("_data");
+    let id = docker_ok(&d, &["run", "-d", "-v", &format!("{vol}:/t"), "bb:1", "sleep", "300"]).trim().to_string();
+    assert!(host_mounted(&data), "mounted while the container runs");
+    let pid: i32 = docker_ok(&d, &["inspect", "-f", "{{.State.Pid}}", &id]).trim().parse().unwrap();
+    d.kill9();
+    // The container's init, started by this test's daemon, dies while no berthd watches.
+    run_t(Command::new("kill").args(["-9", &pid.to_string()]), 10);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.spawn(&[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host_mounted(&data) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!host_mounted(&data), "the restarted daemon unmounts the volume of the exited container");
+    assert_eq!(docker_ok(&d, &["inspect", "-f", "{{.State.Status}}", &id]).trim(), "exited");
+}
