@@ -107,7 +107,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn req(pairs: &[(&str, &str)]) -> Result<BuildRequest, String> {
-        build_request(&Params::from_pairs(pairs), &HeaderMap::new()).map_err(|e| e.to_string())
+        build_request(&Params::from_pairs(pairs), &HeaderMap::new()).map_err(|e| e.message)
     }
 
     #[test]
