@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Classic-builder speed: berthd vs dockerd (`DOCKER_BUILDKIT=0`), one run.
 
-Usage: sudo bench/build.py [--runs N] [--skip-gcc] [--skip-dockerd] [--no-build]
+Usage: sudo bench/build.py [--runs N] [--skip-gcc] [--skip-dockerd] [--no-build] [--bin-dir DIR]
 
 Two Dockerfiles, each built through the real docker CLI against berthd and against Debian's
 dockerd (docker.io, started on temporary roots as bench/start.py does), and through our
@@ -178,23 +178,11 @@ def build(cmd, env, ctx, extra=()):
     return dt, r.stdout
 
 
-def cache_state(out):
-    """(steps answered from the cache, steps that ran) — FROM lines left out."""
-    hit = miss = 0
-    steps = []
-    for line in out.splitlines():
-        if line.startswith("Step "):
-            steps.append([line.split(" : ", 1)[-1], False])
-        elif line.strip() == "---> Using cache" and steps:
-            steps[-1][1] = True
-    for text, cached in steps:
-        if text.upper().startswith("FROM "):
-            continue
-        if cached:
-            hit += 1
-        else:
-            miss += 1
-    return hit, miss
+def cache_hits(out):
+    """How many steps were answered from the cache (counted: berthd builds independent stages
+    concurrently, so their lines may interleave), and whether any container ran."""
+    hits = sum(1 for line in out.splitlines() if line.strip() == "---> Using cache")
+    return hits, "Running in " in out
 
 
 def main():
@@ -202,7 +190,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--skip-gcc", action="store_true", help="only the busybox Dockerfile")
     ap.add_argument("--skip-dockerd", action="store_true")
-    ap.add_argument("--no-build", action="store_true", help="use target/berth as it is")
+    ap.add_argument("--no-build", action="store_true", help="use the binaries as they are")
+    ap.add_argument("--bin-dir", default=BIN, help="where berthd, berth and berth-shim are (default target/berth)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root")
@@ -213,6 +202,12 @@ def main():
     work = tempfile.mkdtemp(prefix="berth-buildbench-")
     procs = []
     try:
+        # Private copies: target/berth may be rebuilt by someone else while this runs (berthd
+        # finds berth-shim next to itself).
+        bin_dir = os.path.join(work, "bin")
+        os.makedirs(bin_dir)
+        for b in ["berthd", "berth", "berth-shim"]:
+            shutil.copy2(os.path.join(a.bin_dir, b), os.path.join(bin_dir, b))
         btar = busybox_tar(work)
         dtar = None if a.skip_gcc else debian_tar()
         if not a.skip_gcc and dtar is None:
@@ -220,7 +215,7 @@ def main():
 
         bsock = os.path.join(work, "berth.sock")
         blog = os.path.join(work, "berthd.log")
-        bd = subprocess.Popen([os.path.join(BIN, "berthd"), "--data-root", os.path.join(work, "bdata"),
+        bd = subprocess.Popen([os.path.join(bin_dir, "berthd"), "--data-root", os.path.join(work, "bdata"),
                                "--exec-root", os.path.join(work, "bexec"), "-H", "unix://" + bsock,
                                "--iptables=false"],
                               stdout=open(blog, "w"), stderr=subprocess.STDOUT)
@@ -246,15 +241,16 @@ def main():
                 sh(["docker", "import", dtar, "debian-gcc:bookworm"], env=env, stdout=subprocess.DEVNULL)
 
         # One context per (client, Dockerfile), so a change in one never touches another.
-        clients = [("berthd (docker CLI)", ["docker"], "berthd"), ("berthd (berth CLI)", [os.path.join(BIN, "berth")], "berthd")]
+        clients = [("berthd (docker CLI)", ["docker"], "berthd"), ("berthd (berth CLI)", [os.path.join(bin_dir, "berth")], "berthd")]
         if "dockerd" in envs:
             clients.append(("dockerd (docker CLI)", ["docker"], "dockerd"))
-        cases = [("busybox", BUSYBOX_DOCKERFILE, 3)]
+        # (name, Dockerfile, cacheable steps, steps still cached after the one-file change)
+        cases = [("busybox", BUSYBOX_DOCKERFILE, 3, 0)]
         if dtar:
-            cases.append(("gcc", GCC_DOCKERFILE, 7))
+            cases.append(("gcc", GCC_DOCKERFILE, 7, 2))
         ctxs = {}
         for name, _, daemon in clients:
-            for case, dockerfile, _ in cases:
+            for case, dockerfile, _, _ in cases:
                 d = os.path.join(work, "ctx", f"{case}-{len(ctxs)}")
                 os.makedirs(d)
                 with open(os.path.join(d, "Dockerfile"), "w") as f:
@@ -278,7 +274,7 @@ def main():
                     f.write(hello_c(n))
 
         samples = {}
-        for case, _, nsteps in cases:
+        for case, _, _, _ in cases:
             for name, cmd, daemon in clients:
                 samples[(case, name)] = {"full": [], "cached": [], "one_file": []}
                 # warm up: a first build fills the cache and pages in the binaries
@@ -286,25 +282,31 @@ def main():
         counter = 0
         for r in range(a.runs):
             order = clients if r % 2 == 0 else list(reversed(clients))
-            for case, _, nsteps in cases:
+            for case, _, nsteps, one_file_hits in cases:
                 for name, cmd, daemon in order:
                     env, d = envs[daemon], ctxs[(name, case)]
                     s = samples[(case, name)]
                     counter += 1
                     change(case, d, counter)
-                    ms, _ = build(cmd, env, d, ["--no-cache"])
+                    ms, out = build(cmd, env, d, ["--no-cache"])
+                    hits, _ = cache_hits(out)
+                    if hits:
+                        sys.exit(f"{name} {case}: --no-cache build used the cache:\n{out}")
                     s["full"].append(ms)
                     # fill the cache for this exact content (the --no-cache build does not count)
                     build(cmd, env, d)
                     ms, out = build(cmd, env, d)
-                    hit, miss = cache_state(out)
-                    if miss or hit != nsteps:
-                        sys.exit(f"{name} {case}: cached rebuild ran {miss} step(s), {hit} cached:\n{out}")
+                    hits, ran = cache_hits(out)
+                    if ran or hits != nsteps:
+                        sys.exit(f"{name} {case}: cached rebuild answered {hits} of {nsteps} steps from the cache:\n{out}")
                     s["cached"].append(ms)
                     counter += 1
                     change(case, d, counter)
                     ms, out = build(cmd, env, d)
-                    hit, miss = cache_state(out)
+                    hits, _ = cache_hits(out)
+                    if hits != one_file_hits:
+                        sys.exit(f"{name} {case}: after changing one file {hits} steps came from the cache, "
+                                 f"expected {one_file_hits}:\n{out}")
                     s["one_file"].append(ms)
             print(f"run {r + 1}/{a.runs} done", flush=True)
 
@@ -313,7 +315,8 @@ def main():
                for (case, name), s in samples.items()}
         lines = ["# Build: berthd vs dockerd's classic builder", "",
                  f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, kernel {os.uname().release}, "
-                 f"{a.runs} runs each, interleaved; `DOCKER_BUILDKIT=0`, `--network none`.", "",
+                 f"{a.runs} runs each, interleaved; `DOCKER_BUILDKIT=0`, `--network none`; "
+                 f"load average at the end {os.getloadavg()[0]:.1f} (other builds share the machine).", "",
                  "- busybox: `FROM busybox`, `COPY data.txt`, `RUN wc -c`, `CMD` (3 cacheable steps); the change rewrites data.txt.",
                  "- gcc: Debian bookworm + gcc (debootstrap) compiles hello.c statically, `COPY --from` into `scratch` (7 cacheable steps); the change rewrites hello.c.",
                  "", "| Dockerfile / client | full build ms (p90) | cached rebuild ms (p90) | one file changed ms (p90) |",
@@ -325,7 +328,7 @@ def main():
         ratios = {}
         if "dockerd" in envs:
             lines += ["", "dockerd / berthd (both through the docker CLI; >1 means berthd is faster):", ""]
-            for case, _, _ in cases:
+            for case, _, _, _ in cases:
                 b, dk = med[f"{case} / berthd (docker CLI)"], med[f"{case} / dockerd (docker CLI)"]
                 ratios[case] = {k: dk[k] / b[k] for k in b}
                 lines.append(f"- {case}: full {ratios[case]['full']:.2f}x, cached {ratios[case]['cached']:.2f}x, "
