@@ -43,9 +43,54 @@ pub(crate) fn temp_dir(tmp_root: &Path, prefix: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Whether the first bytes of a stream are an archive (compressed, or a tar header) rather
+/// than a bare Dockerfile (`docker build - < Dockerfile`).
+pub(crate) fn is_archive(head: &[u8]) -> bool {
+    match head {
+        [0x1f, 0x8b, ..] | [b'B', b'Z', b'h', ..] | [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] | [0x28, 0xb5, 0x2f, 0xfd, ..] => true,
+        h if h.len() >= 262 && &h[257..262] == b"ustar" => true,
+        // An old-style (v7) tar header: a valid checksum over the first block.
+        h if h.len() >= 512 => {
+            let field = String::from_utf8_lossy(&h[148..156]);
+            let want = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok();
+            let sum: u32 = h[..512].iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { *b as u32 }).sum();
+            want == Some(sum)
+        }
+        _ => false,
+    }
+}
+
 /// Extract the context stream into a new directory under `tmp_root`, reading it as it comes.
+/// A body that is no archive is a Dockerfile alone, as dockerd takes it.
 pub(crate) async fn extract(body: ByteStream, tmp_root: &Path) -> Result<Context> {
+    use futures_util::StreamExt;
     let ctx = Context { dir: temp_dir(tmp_root, "build")? };
+    let mut body = body;
+    let mut head: Vec<Bytes> = Vec::new();
+    let mut len = 0;
+    while len < 512 {
+        match body.next().await {
+            Some(Ok(b)) => {
+                len += b.len();
+                head.push(b);
+            }
+            Some(Err(e)) => return Err(Error::invalid(format!("read the build context: {e}"))),
+            None => break,
+        }
+    }
+    let first: Vec<u8> = head.iter().flat_map(|b| b.iter().copied()).take(512).collect();
+    if !first.is_empty() && !is_archive(&first) {
+        let mut text: Vec<u8> = head.iter().flat_map(|b| b.iter().copied()).collect();
+        while let Some(b) = body.next().await {
+            text.extend_from_slice(&b.map_err(|e| Error::invalid(format!("read the build context: {e}")))?);
+            if text.len() > 64 << 20 {
+                return Err(Error::invalid("the Dockerfile is too large"));
+            }
+        }
+        std::fs::write(ctx.dir.join("Dockerfile"), text).map_err(|e| Error::internal(format!("write the Dockerfile: {e}")))?;
+        return Ok(ctx);
+    }
+    let body: ByteStream = Box::pin(futures_util::stream::iter(head.into_iter().map(Ok)).chain(body));
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(16);
     let dest = ctx.dir.clone();
     let task = tokio::task::spawn_blocking(move || {
@@ -169,6 +214,34 @@ mod tests {
     }
 
     #[test]
+    fn archives_are_told_from_dockerfiles() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_old();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "f", &b"x"[..]).unwrap();
+        let v7 = b.into_inner().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_cksum();
+        b.append_data(&mut h, "f", &b"x"[..]).unwrap();
+        let gnu = b.into_inner().unwrap();
+        let cases: Vec<(&[u8], bool)> = vec![
+            (&v7[..512], true),
+            (&gnu[..512], true),
+            (&[0x1f, 0x8b, 8, 0], true),
+            (b"BZh91AY", true),
+            (b"FROM busybox\nRUN echo hi\n", false),
+            (&[b'#'; 600], false),
+        ];
+        for (head, want) in cases {
+            assert_eq!(is_archive(head), want, "{:?}", &head[..head.len().min(8)]);
+        }
+    }
+
+    #[test]
     fn a_context_that_climbs_out_is_refused_and_nothing_leaks() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let t = tempfile::tempdir().unwrap();
@@ -192,6 +265,12 @@ mod tests {
         assert!(err.message().contains("outside"), "{}", err.message());
         assert!(!t.path().join("evil").exists());
         assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the temp dir is removed");
+
+        // A bare Dockerfile is the whole context.
+        let body: ByteStream = Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from_static(b"FROM busybox\nRUN true\n"))]));
+        let ctx = rt.block_on(extract(body, &tmp)).unwrap();
+        assert_eq!(std::fs::read_to_string(ctx.root().join("Dockerfile")).unwrap(), "FROM busybox\nRUN true\n");
+        drop(ctx);
 
         // A good one extracts, and goes away with the Context.
         let mut b = tar::Builder::new(Vec::new());

@@ -266,11 +266,7 @@ fn is_archive(p: &Path) -> bool {
             Err(_) => return false,
         }
     }
-    match &head[..n] {
-        [0x1f, 0x8b, ..] | [b'B', b'Z', b'h', ..] | [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] | [0x28, 0xb5, 0x2f, 0xfd, ..] => true,
-        h if h.len() >= 262 => &h[257..262] == b"ustar",
-        _ => false,
-    }
+    super::context::is_archive(&head[..n])
 }
 
 /// Stage `sources` into `stage` as they must appear at `dest` (absolute, as
