@@ -836,6 +836,23 @@ mod tests {
     }
 
     #[test]
+    fn ps_volume_filter_matches_names_and_destinations() {
+        let mut rec: Record = serde_json::from_value(serde_json::json!({
+            "id": "c", "name": "/c", "created": "", "image_ref": "", "image_id": "", "config": {}, "host_config": {},
+            "state": {"status": "created", "pid": 0, "exit_code": 0, "error": "", "started_at": "", "finished_at": "", "oom_killed": false, "health": null},
+            "restart_count": 0, "manually_stopped": false, "path": "", "args": []
+        }))
+        .unwrap();
+        rec.mounts = vec![
+            MountPoint { typ: "volume".into(), name: "data".into(), destination: "/var/data".into(), ..MountPoint::default() },
+            MountPoint { typ: "bind".into(), source: "/srv".into(), destination: "/srv".into(), ..MountPoint::default() },
+        ];
+        for (key, want) in [("data", true), ("/var/data", true), ("/var/data/", true), ("/srv", true), ("srv", false), ("other", false), ("/var", false)] {
+            assert_eq!(Engine::uses_volume(&rec, key), want, "{key}");
+        }
+    }
+
+    #[test]
     fn mount_points_show_as_docker() {
         let mp = MountPoint {
             typ: "volume".into(),
