@@ -48,8 +48,10 @@ pub fn parse_host(host: &str, tls: bool) -> Result<Addr> {
     }
     let default_port = if tls { TLS_PORT } else { PLAIN_PORT };
     // `[::1]:2376`, `host:2376`, `:2376`, `host`, `[::1]`.
+    // The last `:` separates a port unless it is inside an IPv6 address.
+    let is_host_part = |h: &str| !h.ends_with(':') && (!h.starts_with('[') || h.ends_with(']'));
     let (h, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(':') && !(h.starts_with('[') && !h.ends_with(']')) => {
+        Some((h, p)) if is_host_part(h) => {
             let port: u16 = p.parse().with_context(|| format!("invalid host {host:?}: invalid port {p:?}"))?;
             (h, port)
         }
