@@ -45,11 +45,13 @@ impl HasKind for DeviceError {
     }
 }
 
-fn major(rdev: u64) -> i64 {
+/// The major number of a `st_rdev` (glibc's `gnu_dev_major`).
+pub(crate) fn major(rdev: u64) -> i64 {
     (((rdev >> 32) & 0xffff_f000) | ((rdev >> 8) & 0xfff)) as i64
 }
 
-fn minor(rdev: u64) -> i64 {
+/// The minor number of a `st_rdev` (glibc's `gnu_dev_minor`).
+pub(crate) fn minor(rdev: u64) -> i64 {
     (((rdev >> 12) & 0xffff_ff00) | (rdev & 0xff)) as i64
 }
 

@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 
-use bollard_stubs::models::{HostConfig, ResourcesUlimits};
+use bollard_stubs::models::{HostConfig, ResourcesUlimits, ThrottleDevice};
 use oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory,
-    LinuxPids, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
+    LinuxPids, LinuxThrottleDevice, LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder,
+    PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
 };
 
 use super::SpecError;
@@ -163,30 +164,39 @@ pub(crate) fn pids(hc: &HostConfig) -> Option<LinuxPids> {
     Some(p)
 }
 
-/// `linux.resources.blockIO`: always present (as with Docker), with the weight when set.
-pub(crate) fn block_io(hc: &HostConfig) -> Result<LinuxBlockIo, SpecError> {
-    let per_device = [
-        hc.blkio_weight_device
-            .as_ref()
-            .is_some_and(|v| !v.is_empty()),
-        hc.blkio_device_read_bps
-            .as_ref()
-            .is_some_and(|v| !v.is_empty()),
-        hc.blkio_device_write_bps
-            .as_ref()
-            .is_some_and(|v| !v.is_empty()),
-        hc.blkio_device_read_iops
-            .as_ref()
-            .is_some_and(|v| !v.is_empty()),
-        hc.blkio_device_write_iops
-            .as_ref()
-            .is_some_and(|v| !v.is_empty()),
-    ];
-    if per_device.iter().any(|b| *b) {
-        return Err(SpecError::NotImplemented(
-            "per-device block IO weights and limits are not supported yet".into(),
-        ));
+/// The device numbers of a block device path, for per-device weights and throttles (dockerd
+/// stats the path the same way, in the daemon). The only host read of the limits.
+fn device_numbers(path: &str) -> Result<(i64, i64), SpecError> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(path).map_err(|e| {
+        let msg = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+            _ => e.to_string(),
+        };
+        invalid(format!("stat {path}: {msg}"))
+    })?;
+    Ok((super::devices::major(md.rdev()), super::devices::minor(md.rdev())))
+}
+
+fn throttles(list: &Option<Vec<ThrottleDevice>>) -> Result<Option<Vec<LinuxThrottleDevice>>, SpecError> {
+    let Some(list) = list.as_ref().filter(|l| !l.is_empty()) else { return Ok(None) };
+    let mut out = Vec::with_capacity(list.len());
+    for d in list {
+        let (major, minor) = device_numbers(d.path.as_deref().unwrap_or_default())?;
+        let t = LinuxThrottleDeviceBuilder::default()
+            .major(major)
+            .minor(minor)
+            .rate(d.rate.unwrap_or(0).max(0) as u64)
+            .build()
+            .map_err(|e| SpecError::Oci(e.to_string()))?;
+        out.push(t);
     }
+    Ok(Some(out))
+}
+
+/// `linux.resources.blockIO`: always present (as with Docker), with the weight when set and
+/// the per-device weights and throttles, their paths resolved to device numbers.
+pub(crate) fn block_io(hc: &HostConfig) -> Result<LinuxBlockIo, SpecError> {
     let mut b = LinuxBlockIo::default();
     match hc.blkio_weight.unwrap_or(0) {
         0 => {}
@@ -197,6 +207,24 @@ pub(crate) fn block_io(hc: &HostConfig) -> Result<LinuxBlockIo, SpecError> {
             b.set_weight(Some(w));
         }
     }
+    if let Some(list) = hc.blkio_weight_device.as_ref().filter(|l| !l.is_empty()) {
+        let mut out = Vec::with_capacity(list.len());
+        for d in list {
+            let (major, minor) = device_numbers(d.path.as_deref().unwrap_or_default())?;
+            let w = LinuxWeightDeviceBuilder::default()
+                .major(major)
+                .minor(minor)
+                .weight(d.weight.unwrap_or(0) as u16)
+                .build()
+                .map_err(|e| SpecError::Oci(e.to_string()))?;
+            out.push(w);
+        }
+        b.set_weight_device(Some(out));
+    }
+    b.set_throttle_read_bps_device(throttles(&hc.blkio_device_read_bps)?);
+    b.set_throttle_write_bps_device(throttles(&hc.blkio_device_write_bps)?);
+    b.set_throttle_read_iops_device(throttles(&hc.blkio_device_read_iops)?);
+    b.set_throttle_write_iops_device(throttles(&hc.blkio_device_write_iops)?);
     Ok(b)
 }
 
@@ -418,4 +446,35 @@ pub fn parse_device_rule(raw: &str) -> Result<LinuxDeviceCgroup, SpecError> {
         return Err(bad());
     }
     Ok(rule(true, Some(typ), major, minor, access))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard_stubs::models::ResourcesBlkioWeightDevice;
+
+    fn t(path: &str, rate: i64) -> ThrottleDevice {
+        ThrottleDevice { path: Some(path.into()), rate: Some(rate) }
+    }
+
+    #[test]
+    fn per_device_block_io_resolves_paths_to_numbers() {
+        let hc = HostConfig {
+            blkio_device_read_bps: Some(vec![t("/dev/null", 1 << 20)]),
+            blkio_device_write_iops: Some(vec![t("/dev/zero", 100), t("/dev/null", 5)]),
+            blkio_weight_device: Some(vec![ResourcesBlkioWeightDevice { path: Some("/dev/null".into()), weight: Some(200) }]),
+            ..Default::default()
+        };
+        let b = block_io(&hc).unwrap();
+        let j = serde_json::to_value(&b).unwrap();
+        assert_eq!(j["throttleReadBpsDevice"], serde_json::json!([{"major": 1, "minor": 3, "rate": 1048576}]));
+        assert_eq!(
+            j["throttleWriteIOPSDevice"],
+            serde_json::json!([{"major": 1, "minor": 5, "rate": 100}, {"major": 1, "minor": 3, "rate": 5}])
+        );
+        assert_eq!(j["weightDevice"], serde_json::json!([{"major": 1, "minor": 3, "weight": 200}]));
+        assert!(j.get("throttleWriteBpsDevice").is_none());
+        let hc = HostConfig { blkio_device_write_bps: Some(vec![t("/dev/nope-nope", 1)]), ..Default::default() };
+        assert_eq!(block_io(&hc).unwrap_err().to_string().contains("stat /dev/nope-nope: no such file or directory"), true);
+    }
 }
