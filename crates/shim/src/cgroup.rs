@@ -2,7 +2,9 @@
 //! destroyed after it exits. Translates the OCI spec's `linux.resources` into
 //! `berth_cgroups::Resources`.
 
-use berth_cgroups::{Cgroup, DeviceKind, DeviceRule, Layout, Manager, Resources, Version};
+use berth_cgroups::{
+    Cgroup, DeviceKind, DeviceRule, Layout, Manager, Resources, ThrottleDevice, Version, WeightDevice,
+};
 use berth_runtime::monitor::CgroupConfig;
 use oci_spec::runtime::{LinuxDeviceType, LinuxResources};
 
@@ -35,6 +37,22 @@ fn resources(r: &LinuxResources) -> Resources {
     }
     if let Some(b) = r.block_io() {
         out.blkio_weight = b.weight();
+        for d in b.weight_device().as_deref().unwrap_or_default() {
+            if let Some(weight) = d.weight() {
+                out.blkio_weight_device.push(WeightDevice { major: d.major() as u64, minor: d.minor() as u64, weight });
+            }
+        }
+        let throttles = |l: &Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>| -> Vec<ThrottleDevice> {
+            l.as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|d| ThrottleDevice { major: d.major() as u64, minor: d.minor() as u64, rate: d.rate() })
+                .collect()
+        };
+        out.blkio_read_bps = throttles(b.throttle_read_bps_device());
+        out.blkio_write_bps = throttles(b.throttle_write_bps_device());
+        out.blkio_read_iops = throttles(b.throttle_read_iops_device());
+        out.blkio_write_iops = throttles(b.throttle_write_iops_device());
     }
     for d in r.devices().as_deref().unwrap_or_default() {
         let kind = match d.typ() {
