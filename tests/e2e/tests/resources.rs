@@ -379,3 +379,58 @@ fn device_mapping_shows_the_host_device_under_a_new_path() {
     assert_eq!(code, 125, "{err}");
     assert!(err.contains("error gathering device information while adding custom device \"/dev/nope-nope\""), "{err}");
 }
+
+/// A block device of this host: its /dev path and `major:minor`.
+fn a_block_device() -> Option<(String, String)> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block").ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names.into_iter().find_map(|n| {
+        let dev = std::fs::read_to_string(format!("/sys/block/{n}/dev")).ok()?.trim().to_string();
+        let path = format!("/dev/{n}");
+        std::path::Path::new(&path).exists().then_some((path, dev))
+    })
+}
+
+#[test]
+fn block_io_throttles_reach_the_cgroup_and_an_unsupported_weight_is_a_warning() {
+    requires_root!();
+    let Some((dev, numbers)) = a_block_device() else {
+        eprintln!("SKIPPED: no block device on this host");
+        return;
+    };
+    let d = daemon();
+    let name = unique("blk");
+    let (code, _, err) = docker(
+        &d,
+        &["run", "-d", "--name", &name, "--device-write-bps", &format!("{dev}:1mb"), "--device-read-iops", &format!("{dev}:100"), "--blkio-weight", "300", "busybox", "sleep", "60"],
+    );
+    assert_eq!(code, 0, "{err}\n{}", d.log());
+    let id = inspect(&d, &name, "{{.Id}}");
+    let blkio = cgroup_dir(&d, "blkio", &id);
+    if blkio.join("blkio.throttle.write_bps_device").exists() {
+        assert_eq!(read_trim(&blkio.join("blkio.throttle.write_bps_device")), format!("{numbers} 1048576"));
+        assert_eq!(read_trim(&blkio.join("blkio.throttle.read_iops_device")), format!("{numbers} 100"));
+    } else {
+        let max = read_trim(&blkio.join("io.max"));
+        assert!(max.contains(&format!("{numbers} rbps=max wbps=1048576 riops=100")), "{max}");
+    }
+    let weight_supported = std::path::Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists()
+        || std::path::Path::new("/sys/fs/cgroup/blkio/blkio.bfq.weight").exists();
+    if !weight_supported {
+        assert!(
+            err.contains("WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."),
+            "{err}"
+        );
+        assert_eq!(inspect(&d, &name, "{{.HostConfig.BlkioWeight}}"), "0", "the discarded weight is not recorded");
+    }
+    assert_eq!(
+        inspect(&d, &name, "{{range .HostConfig.BlkioDeviceWriteBps}}{{.Path}} {{.Rate}}{{end}}"),
+        format!("{dev} 1048576")
+    );
+    docker_ok(&d, &["rm", "-f", &name]);
+    // A throttle on a missing path fails the start with dockerd's message (which the docker
+    // CLI, seeing "no such file or directory", reports with 127).
+    let (code, _, err) = docker(&d, &["run", "--rm", "--device-read-bps", "/dev/nope-nope:1mb", "busybox", "true"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("stat /dev/nope-nope: no such file or directory"), "{err}");
+}
