@@ -338,3 +338,34 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_json_remote_and_security_keys() {
+        let file: FileConfig = serde_json::from_str(
+            r#"{"hosts": ["tcp://0.0.0.0:2376"], "tls": true, "tlsverify": true, "tlscacert": "/c/ca.pem",
+                "tlscert": "/c/cert.pem", "tlskey": "/c/key.pem", "group": "staff",
+                "userns-remap": "default", "seccomp-profile": "/etc/berth/seccomp.json"}"#,
+        )
+        .unwrap();
+        assert_eq!(file.hosts, ["tcp://0.0.0.0:2376"]);
+        assert_eq!((file.tls, file.tlsverify), (Some(true), Some(true)));
+        assert_eq!(file.tlscacert.as_deref(), Some(Path::new("/c/ca.pem")));
+        assert_eq!(file.tlscert.as_deref(), Some(Path::new("/c/cert.pem")));
+        assert_eq!(file.tlskey.as_deref(), Some(Path::new("/c/key.pem")));
+        assert_eq!(file.group.as_deref(), Some("staff"));
+        assert_eq!(file.userns_remap.as_deref(), Some("default"));
+        assert_eq!(file.seccomp_profile.as_deref(), Some(Path::new("/etc/berth/seccomp.json")));
+    }
+
+    #[test]
+    fn tls_flags_parse_like_dockerd() {
+        let a = Args::try_parse_from(["berthd", "-H", "tcp://127.0.0.1:2376", "--tlsverify", "--tlscacert", "ca", "-G", "g"]).unwrap();
+        assert_eq!((a.tls, a.tlsverify, a.group.as_deref()), (None, Some(true), Some("g")));
+        let a = Args::try_parse_from(["berthd", "--tls=false", "--insecure-tcp"]).unwrap();
+        assert_eq!((a.tls, a.insecure_tcp), (Some(false), true));
+    }
+}
