@@ -93,15 +93,49 @@ pub(crate) async fn extract(body: ByteStream, tmp_root: &Path) -> Result<Context
     let body: ByteStream = Box::pin(futures_util::stream::iter(head.into_iter().map(Ok)).chain(body));
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(16);
     let dest = ctx.dir.clone();
+    let compressed = !matches!(berth_image::Compression::detect(&first), Ok(berth_image::Compression::None));
     let task = tokio::task::spawn_blocking(move || {
         let reader = ChannelReader { rx, current: Bytes::new() };
-        berth_image::unpack(reader, &dest, berth_image::UnpackOptions { privileged: false })
+        let opts = berth_image::UnpackOptions { privileged: false };
+        if compressed {
+            berth_image::unpack(reader, &dest, opts)
+        } else {
+            berth_image::unpack(PadToBlock { inner: reader, count: 0, pad: None }, &dest, opts)
+        }
     });
     feed_body(body, tx).await;
     task.await
         .map_err(|e| Error::internal(format!("extract the build context: {e}")))?
         .map_err(|e| Error::invalid(format!("the build context is not a valid tar archive: {e}")))?;
     Ok(ctx)
+}
+
+/// A plain tar stream completed at its end: the docker CLI sends the context of a build
+/// whose Dockerfile is outside it cut right after the last entry's data (no padding, no
+/// end-of-archive blocks), which dockerd accepts. Zeros up to the block boundary and two
+/// zero blocks are added after the real end; they can only end the archive.
+struct PadToBlock<R> {
+    inner: R,
+    count: u64,
+    pad: Option<u64>,
+}
+
+impl<R: io::Read> io::Read for PadToBlock<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pad.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.count += n as u64;
+                return Ok(n);
+            }
+            self.pad = Some((512 - self.count % 512) % 512 + 1024);
+        }
+        let left = self.pad.unwrap_or(0);
+        let n = (left as usize).min(buf.len());
+        buf[..n].fill(0);
+        self.pad = Some(left - n as u64);
+        Ok(n)
+    }
 }
 
 /// Clean a path lexically as Go's `filepath.Clean` of a rooted path, relative to the root:
@@ -270,6 +304,21 @@ mod tests {
         let body: ByteStream = Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from_static(b"FROM busybox\nRUN true\n"))]));
         let ctx = rt.block_on(extract(body, &tmp)).unwrap();
         assert_eq!(std::fs::read_to_string(ctx.root().join("Dockerfile")).unwrap(), "FROM busybox\nRUN true\n");
+        drop(ctx);
+
+        // A tar cut right after its last entry's data (the docker CLI's `-f` outside the
+        // context) is accepted.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "Dockerfile", &b"abc"[..]).unwrap();
+        let mut cut = b.into_inner().unwrap();
+        cut.truncate(512 + 3);
+        let body: ByteStream = Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from(cut))]));
+        let ctx = rt.block_on(extract(body, &tmp)).unwrap();
+        assert_eq!(std::fs::read(ctx.root().join("Dockerfile")).unwrap(), b"abc");
         drop(ctx);
 
         // A good one extracts, and goes away with the Context.

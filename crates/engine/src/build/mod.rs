@@ -37,6 +37,9 @@ use self::report::Reporter;
 use crate::service::{BuildBackend, BuildRequest, ByteStream, Filters, ProgressSender};
 use crate::Engine;
 
+/// Build args dockerd accepts without an ARG (proxy settings).
+const BUILTIN_ARGS: [&str; 5] = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"];
+
 /// Quote a `--label` value so that the shell-word expansion gives it back unchanged.
 fn quoted(s: &str) -> String {
     let mut out = String::from("\"");
@@ -135,6 +138,25 @@ async fn run_build(engine: Arc<Engine>, req: BuildRequest, body: ByteStream, out
     let Some(image) = image else {
         return Err(Error::invalid("No image was generated. Is your Dockerfile empty?").into());
     };
+    // As dockerd: build args no ARG of the built stages declares (proxies aside).
+    let mut declared: std::collections::HashSet<&str> = b.df.meta_args.iter().map(|a| a.name.as_str()).collect();
+    for &i in &needed {
+        for ins in &b.df.stages[i].instructions {
+            if let Kind::Arg(decls) = &ins.kind {
+                declared.extend(decls.iter().map(|a| a.name.as_str()));
+            }
+        }
+    }
+    let unused: Vec<&str> = b
+        .req
+        .build_args
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !declared.contains(k) && !BUILTIN_ARGS.contains(&k.to_ascii_uppercase().as_str()))
+        .collect();
+    if !unused.is_empty() {
+        out.line(format!("[Warning] One or more build-args [{}] were not consumed\n", unused.join(" "))).await;
+    }
     out.send(JsonMessage { aux: Some(serde_json::json!({ "ID": image })), ..Default::default() }).await;
     out.line(format!("Successfully built {}\n", short(&image))).await;
     let store = engine.images.store().clone();
