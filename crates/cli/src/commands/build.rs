@@ -531,7 +531,8 @@ pub fn context_matcher(ignore: &str, dockerfile: &str, dockerfile_from_stdin: bo
     Matcher::parse(&text).map_err(|e| e.to_string())
 }
 
-fn random_hex(n: usize) -> String {
+/// `n` random hex digits (from /dev/urandom).
+pub fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n.div_ceil(2)];
     let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_ok();
     if !filled {
