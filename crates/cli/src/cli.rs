@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{build, container, context, cp, distribution, image, network, registry, run, stats, system, volume};
+use crate::commands::{build, compose, container, context, cp, distribution, image, network, registry, run, stats, system, volume};
 
 /// The berth command line.
 #[derive(Parser, Debug)]
@@ -123,6 +123,8 @@ pub enum Command {
     /// Manage contexts
     #[command(subcommand)]
     Context(context::ContextCommand),
+    /// Define and run multi-container applications
+    Compose(compose::ComposeArgs),
     #[command(subcommand)]
     Container(ContainerCommand),
     /// Manage images

@@ -1,6 +1,7 @@
 //! One module per docker noun; `dispatch` routes the parsed command line.
 
 pub mod build;
+pub mod compose;
 pub mod container;
 pub mod context;
 pub mod cp;
@@ -60,6 +61,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if let Command::Context(cmd) = cli.command {
         return context::dispatch(cmd, &globals);
     }
+    // Compose connects only for the commands that need the daemon (`config` does not).
+    if let Command::Compose(a) = cli.command {
+        return compose::dispatch(a, &globals).await;
+    }
     let c = match connect(&cli).await {
         Ok(c) => c,
         Err(e) if creates.is_some() => return Err(crate::error::StatusError::with(125, format!("berth: {e}"))),
@@ -118,6 +123,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => stats::update(&c, a).await,
         Command::Volume(cmd) => volume::dispatch(&c, cmd).await,
         Command::Context(cmd) => context::dispatch(cmd, &globals),
+        Command::Compose(a) => compose::dispatch(a, &globals).await,
     }
 }
 
