@@ -81,6 +81,17 @@ impl Images {
         self.store.resolve(&parent).ok().filter(|p| *p == parent)
     }
 
+    /// Every image that is recorded as some image's parent.
+    fn parent_ids(&self) -> Result<std::collections::HashSet<String>> {
+        Ok(self
+            .db
+            .list::<String>(PARENTS)
+            .map_err(|e| Error::from_kind(&e))?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect())
+    }
+
     /// The parent of the image `name` designates (`""` for none), as inspect shows it.
     pub(crate) fn parent(&self, name: &str) -> Result<String> {
         let id = self.store.resolve(name).map_err(kinded)?;
@@ -156,13 +167,7 @@ impl Images {
         let f = ListFilters::parse(&filters, Utc::now()).map_err(|e| Error::from_kind(&e))?;
         let mut images = self.store.list(&f).map_err(kinded)?;
         if !all {
-            let parents: std::collections::HashSet<String> = self
-                .db
-                .list::<String>(PARENTS)
-                .map_err(|e| Error::from_kind(&e))?
-                .into_iter()
-                .map(|(_, p)| p)
-                .collect();
+            let parents = self.parent_ids()?;
             images.retain(|i| {
                 !(i.repo_tags.is_empty() && i.repo_digests.is_empty() && parents.contains(&i.id))
             });
@@ -251,7 +256,15 @@ impl Images {
         in_use: &dyn Fn(&str) -> Option<U>,
     ) -> Result<m::ImagePruneResponse> {
         let f = PruneFilters::parse(&filters, Utc::now()).map_err(|e| Error::from_kind(&e))?;
-        let report = self.store.prune(&f, in_use).map_err(kinded)?;
+        // As dockerd, pruning dangling images leaves intermediate ones (the builder's steps,
+        // parents of other images) alone: they are held like images in use.
+        let parents = if f.dangling_only { self.parent_ids()? } else { Default::default() };
+        let held = |id: &str| -> Option<ImageUser> {
+            in_use(id).map(Into::into).or_else(|| {
+                parents.contains(id).then(|| ImageUser { container_id: String::new(), running: false })
+            })
+        };
+        let report = self.store.prune(&f, &held).map_err(kinded)?;
         self.forget_parents(&report.items);
         let items: Vec<m::ImageDeleteResponseItem> =
             report.items.into_iter().map(delete_item).collect();
