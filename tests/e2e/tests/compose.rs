@@ -1,0 +1,398 @@
+//! `berth compose` end to end, against a throwaway berthd: a three-service application made
+//! from busybox (no registry) — `store`, a key-value store (busybox httpd: `GET /data/<key>`
+//! reads, the CGI `/cgi-bin/set?key=value` writes into a named volume; healthchecked), `worker`
+//! (writes `msg=$MSG` into the store, then idles) and `web` (httpd serving a built page,
+//! published on an ephemeral 127.0.0.1 port) — on a user network, with `service_healthy`
+//! dependencies on the store. Then the same file through Debian's docker-compose 1.29, and the
+//! loader's errors on bad input.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use berth_testkit::{requires_root, Daemon};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A project name unique across tests and test processes.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Run with a deadline: (exit code, stdout, stderr); -1 when it hung.
+fn run_t(cmd: &mut Command, secs: u64) -> (i32, String, String) {
+    let mut child = match cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+        Ok(c) => c,
+        Err(e) => return (-1, String::new(), format!("spawn {cmd:?}: {e}")),
+    };
+    let mut so = child.stdout.take().expect("stdout");
+    let mut se = child.stderr.take().expect("stderr");
+    let t1 = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = so.read_to_end(&mut v);
+        v
+    });
+    let t2 = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = se.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let out = String::from_utf8_lossy(&t1.join().unwrap_or_default()).into_owned();
+    let err = String::from_utf8_lossy(&t2.join().unwrap_or_default()).into_owned();
+    (status.and_then(|s| s.code()).unwrap_or(-1), out, err)
+}
+
+/// The application's files: compose.yaml, and the two image contexts.
+const COMPOSE: &str = r#"
+services:
+  store:
+    build: ./store
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -p 80 -h /srv; while true; do sleep 1; done"]
+    volumes:
+      - data:/srv/data
+    networks: [back]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/cgi-bin/set?health=ok"]
+      interval: 1s
+      timeout: 3s
+      retries: 30
+  worker:
+    image: busybox:latest
+    environment:
+      MSG: ${MSG:-hello}
+    command: ["sh", "-c", "trap 'exit 0' TERM; wget -q -O- \"http://store/cgi-bin/set?msg=$$MSG\"; echo worker wrote $$MSG; while true; do sleep 1; done"]
+    networks: [back]
+    depends_on:
+      store:
+        condition: service_healthy
+  web:
+    build:
+      context: ./web
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -p 80 -h /www; while true; do sleep 1; done"]
+    ports:
+      - "127.0.0.1::80"
+    networks: [back]
+    depends_on:
+      store:
+        condition: service_healthy
+      worker:
+        condition: service_started
+networks:
+  back: {}
+volumes:
+  data: {}
+"#;
+
+const STORE_DOCKERFILE: &str = "FROM busybox:latest\nCOPY set /srv/cgi-bin/set\nRUN chmod 0755 /srv/cgi-bin/set && mkdir -p /srv/data\n";
+const STORE_SET: &str = "#!/bin/sh\nk=\"${QUERY_STRING%%=*}\"\nv=\"${QUERY_STRING#*=}\"\nprintf '%s' \"$v\" > \"/srv/data/$k\"\nprintf 'Content-Type: text/plain\\r\\n\\r\\nOK\\n'\n";
+const WEB_DOCKERFILE: &str = "FROM busybox:latest\nCOPY index.html /www/index.html\n";
+const WEB_INDEX: &str = "hello from berth compose\n";
+
+/// Write the application into `dir`.
+fn write_app(dir: &Path) {
+    std::fs::create_dir_all(dir.join("store")).expect("mkdir store");
+    std::fs::create_dir_all(dir.join("web")).expect("mkdir web");
+    std::fs::write(dir.join("compose.yaml"), COMPOSE).expect("compose.yaml");
+    std::fs::write(dir.join("store/Dockerfile"), STORE_DOCKERFILE).expect("store Dockerfile");
+    std::fs::write(dir.join("store/set"), STORE_SET).expect("set");
+    std::fs::write(dir.join("web/Dockerfile"), WEB_DOCKERFILE).expect("web Dockerfile");
+    std::fs::write(dir.join("web/index.html"), WEB_INDEX).expect("index.html");
+}
+
+/// A compose command line (`berth compose -p P ...` in the app's directory).
+struct App<'a> {
+    d: &'a Daemon,
+    dir: &'a Path,
+    project: String,
+}
+
+impl App<'_> {
+    fn compose(&self, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+        let mut cmd = self.d.berth();
+        cmd.current_dir(self.dir).arg("compose").arg("-p").arg(&self.project).args(args);
+        cmd.env_remove("MSG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run_t(&mut cmd, 240)
+    }
+
+    fn compose_ok(&self, env: &[(&str, &str)], args: &[&str]) -> (String, String) {
+        let (code, out, err) = self.compose(env, args);
+        assert_eq!(code, 0, "berth compose {args:?} failed ({code}):\n{out}\n{err}\nberthd log (tail):\n{}", tail(&self.d.log()));
+        (out, err)
+    }
+
+    fn berth_ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = run_t(self.d.berth().args(args), 60);
+        assert_eq!(code, 0, "berth {args:?} failed ({code}): {out}{err}");
+        out
+    }
+
+    /// Container id of `<project>-<service>-<n>`.
+    fn id(&self, service: &str, n: u32) -> String {
+        self.berth_ok(&["inspect", "-f", "{{.Id}}", &format!("{}-{service}-{n}", self.project)]).trim().to_string()
+    }
+
+    /// Names of the project's containers (all states).
+    fn containers(&self) -> Vec<String> {
+        let out = self.berth_ok(&["ps", "-a", "--filter", &format!("label=com.docker.compose.project={}", self.project), "--format", "{{.Names}}"]);
+        let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    }
+
+    /// `exec -T web wget -O- http://store/data/<key>` until it answers `want` (or 30 s).
+    fn store_value_seen_from_web(&self, key: &str, want: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("http://store/data/{key}");
+        loop {
+            let (_, out, err) = self.compose(&[], &["exec", "-T", "web", "wget", "-q", "-O-", &url]);
+            if out == want || Instant::now() > deadline {
+                return format!("{out}{err}");
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// GET `path` from `addr`: the response body (None when the connection fails).
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// The daemon with busybox imported, or None (skip) when not root.
+fn daemon() -> Option<Daemon> {
+    if !berth_testkit::is_root() {
+        eprintln!("skipping: compose e2e tests need root");
+        return None;
+    }
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    Some(d)
+}
+
+#[test]
+fn compose_three_service_application() {
+    requires_root!();
+    let Some(d) = daemon() else { return };
+    let tmp = tempfile::Builder::new().prefix("berth-compose").tempdir().expect("tempdir");
+    write_app(tmp.path());
+    let app = App { d: &d, dir: tmp.path(), project: unique("app") };
+    let p = app.project.clone();
+
+    // config resolves without a daemon round trip.
+    let (services, _) = app.compose_ok(&[], &["config", "--services"]);
+    assert_eq!(services.lines().collect::<Vec<_>>(), vec!["store", "web", "worker"], "{services}");
+
+    // up: images built, network and volume created, dependencies waited on.
+    let since = chrono_now(&d);
+    let (_, err) = app.compose_ok(&[], &["up", "-d", "--build"]);
+    for line in [
+        format!("Network {p}_back  Created"),
+        format!("Volume \"{p}_data\"  Created"),
+        format!("Container {p}-store-1  Started"),
+        format!("Container {p}-store-1  Healthy"),
+        format!("Container {p}-web-1  Started"),
+        format!("Container {p}-worker-1  Started"),
+    ] {
+        assert!(err.contains(&line), "missing {line:?} in up's output:\n{err}");
+    }
+    let pos = |s: &str| err.find(s).unwrap_or(usize::MAX);
+    assert!(pos(&format!("{p}-store-1  Healthy")) < pos(&format!("{p}-worker-1  Started")), "{err}");
+    assert!(pos(&format!("{p}-store-1  Healthy")) < pos(&format!("{p}-web-1  Started")), "{err}");
+    assert!(pos(&format!("{p}-worker-1  Started")) < pos(&format!("{p}-web-1  Started")), "{err}");
+
+    // The engine's events agree: store started (and became healthy) before the others started.
+    let until = chrono_now(&d);
+    let ev = app.berth_ok(&[
+        "events", "--since", &since, "--until", &until, "--filter", "type=container",
+        "--filter", &format!("label=com.docker.compose.project={p}"),
+        "--format", "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    let at = |s: &str| ev.lines().position(|l| l.trim() == s).unwrap_or(usize::MAX);
+    let store_start = at(&format!("start {p}-store-1"));
+    let store_healthy = ev.lines().position(|l| l.starts_with("health_status: healthy") && l.ends_with(&format!("{p}-store-1"))).unwrap_or(usize::MAX);
+    let worker_start = at(&format!("start {p}-worker-1"));
+    let web_start = at(&format!("start {p}-web-1"));
+    assert!(store_start < worker_start && worker_start < web_start && web_start != usize::MAX, "events out of order:\n{ev}");
+    assert!(store_healthy < worker_start, "store not healthy before worker started:\n{ev}");
+
+    // ps lists the three, running.
+    let (ps, _) = app.compose_ok(&[], &["ps", "--format", "{{.Service}} {{.State}}"]);
+    let mut rows: Vec<&str> = ps.lines().collect();
+    rows.sort();
+    assert_eq!(rows, vec!["store running", "web running", "worker running"], "{ps}");
+
+    // The published port serves the built page.
+    let (port, _) = app.compose_ok(&[], &["ps", "--format", "{{.Ports}}", "web"]);
+    let addr = port.trim().split("->").next().unwrap_or("").to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "ports: {port}");
+    let mut body = None;
+    for _ in 0..50 {
+        body = http_get(&addr, "/index.html");
+        if body.as_deref() == Some(WEB_INDEX) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(body.as_deref(), Some(WEB_INDEX), "GET http://{addr}/index.html");
+
+    // Name resolution between services: web reaches the store by name and reads what the
+    // worker wrote there.
+    assert_eq!(app.store_value_seen_from_web("msg", "hello"), "hello");
+    let (ns, _) = app.compose_ok(&[], &["exec", "-T", "web", "nslookup", "store"]);
+    assert!(ns.contains("Address") && ns.lines().filter(|l| l.contains("Address")).count() >= 1, "nslookup store:\n{ns}");
+
+    // logs: the worker's line, with its prefix.
+    let (logs, _) = app.compose_ok(&[], &["logs", "--no-color", "worker"]);
+    assert!(logs.lines().any(|l| l == "worker-1  | worker wrote hello"), "logs:\n{logs}");
+
+    // Data in the volume survives down and up.
+    app.compose_ok(&[], &["exec", "-T", "store", "sh", "-c", "printf kept > /srv/data/marker"]);
+    let (_, err) = app.compose_ok(&[], &["down"]);
+    assert!(err.contains(&format!("Container {p}-web-1  Removed")), "{err}");
+    assert!(app.containers().is_empty(), "containers left after down: {:?}", app.containers());
+    let vols = app.berth_ok(&["volume", "ls", "-q"]);
+    assert!(vols.lines().any(|v| v == format!("{p}_data")), "volume removed by down: {vols}");
+    app.compose_ok(&[], &["up", "-d"]);
+    assert_eq!(app.store_value_seen_from_web("marker", "kept"), "kept");
+
+    // Changing one service's environment recreates only that service.
+    let (store_id, web_id, worker_id) = (app.id("store", 1), app.id("web", 1), app.id("worker", 1));
+    let (_, err) = app.compose_ok(&[("MSG", "changed")], &["up", "-d"]);
+    assert!(err.contains(&format!("Container {p}-worker-1  Recreated")), "{err}");
+    assert_eq!(app.id("store", 1), store_id, "store was recreated:\n{err}");
+    assert_eq!(app.id("web", 1), web_id, "web was recreated:\n{err}");
+    assert_ne!(app.id("worker", 1), worker_id, "worker was not recreated:\n{err}");
+    assert_eq!(app.store_value_seen_from_web("msg", "changed"), "changed");
+
+    // --scale worker=3.
+    app.compose_ok(&[("MSG", "changed")], &["up", "-d", "--scale", "worker=3"]);
+    let (ps, _) = app.compose_ok(&[("MSG", "changed")], &["ps", "--format", "{{.Name}}", "worker"]);
+    let mut names: Vec<&str> = ps.lines().collect();
+    names.sort();
+    assert_eq!(names, vec![format!("{p}-worker-1"), format!("{p}-worker-2"), format!("{p}-worker-3")], "{ps}");
+    assert_eq!(app.id("store", 1), store_id, "store recreated by --scale");
+
+    // run --rm: a one-off container that goes away.
+    let (out, _) = app.compose_ok(&[("MSG", "changed")], &["run", "--rm", "-T", "--no-deps", "-e", "X=one-off", "worker", "sh", "-c", "echo $X"]);
+    assert_eq!(out.trim(), "one-off");
+    let left: Vec<String> = app.containers().into_iter().filter(|n| n.contains("-run-")).collect();
+    assert!(left.is_empty(), "run --rm left {left:?}");
+
+    // ls knows the project.
+    let ls = app.berth_ok(&["compose", "ls"]);
+    assert!(ls.lines().any(|l| l.starts_with(&p) && l.contains("running(5)")), "ls:\n{ls}");
+
+    // down -v leaves no container, network or volume behind.
+    app.compose_ok(&[("MSG", "changed")], &["down", "-v"]);
+    assert!(app.containers().is_empty(), "containers left: {:?}", app.containers());
+    let nets = app.berth_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.lines().any(|n| n.starts_with(&p)), "networks left: {nets}");
+    let vols = app.berth_ok(&["volume", "ls", "-q"]);
+    assert!(!vols.lines().any(|v| v.starts_with(&p)), "volumes left: {vols}");
+    for img in [format!("{p}-store"), format!("{p}-web")] {
+        let _ = run_t(d.berth().args(["rmi", "-f", &img]), 60);
+    }
+}
+
+/// The daemon's idea of now (unix seconds) for `events --since/--until`.
+fn chrono_now(_d: &Daemon) -> String {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs().to_string()).unwrap_or_default()
+}
+
+#[test]
+fn docker_compose_1_29_brings_the_same_file_up() {
+    requires_root!();
+    if Command::new("docker-compose").arg("version").output().is_err() {
+        eprintln!("skipping: docker-compose is not installed (scripts/deps installs it)");
+        return;
+    }
+    let Some(d) = daemon() else { return };
+    let tmp = tempfile::Builder::new().prefix("berth-compose").tempdir().expect("tempdir");
+    write_app(tmp.path());
+    let p = unique("dc");
+    let dc = |args: &[&str]| {
+        let mut cmd = Command::new("docker-compose");
+        cmd.current_dir(tmp.path())
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .env("COMPOSE_DOCKER_CLI_BUILD", "0")
+            .env("DOCKER_BUILDKIT", "0")
+            .env_remove("MSG")
+            .arg("--no-ansi")
+            .arg("-p")
+            .arg(&p)
+            .args(args);
+        run_t(&mut cmd, 300)
+    };
+    let (code, out, err) = dc(&["up", "-d", "--build"]);
+    let up_ok = code == 0;
+    let state = run_t(d.berth().args(["ps", "-a", "--filter", &format!("label=com.docker.compose.project={p}"), "--format", "{{.Names}} {{.State}}"]), 60).1;
+    let (dcode, dout, derr) = dc(&["down", "-v", "--rmi", "local"]);
+    assert!(up_ok, "docker-compose up failed ({code}):\n{out}\n{err}\nberthd log (tail):\n{}", tail(&d.log()));
+    let mut rows: Vec<&str> = state.lines().collect();
+    rows.sort();
+    assert_eq!(rows, vec![format!("{p}_store_1 running"), format!("{p}_web_1 running"), format!("{p}_worker_1 running")], "{state}");
+    assert_eq!(dcode, 0, "docker-compose down failed:\n{dout}\n{derr}");
+    let left = run_t(d.berth().args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={p}")]), 60).1;
+    assert!(left.trim().is_empty(), "left: {left}");
+}
+
+#[test]
+fn compose_bad_input_is_reported() {
+    // No daemon: `config` only loads the files.
+    let tmp = tempfile::Builder::new().prefix("berth-compose").tempdir().expect("tempdir");
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "schema.yaml",
+            "services:\n  web:\n    image: busybox\n    ports:\n      - \"not-a-port\"\n",
+            &["schema.yaml", "services.web.ports"],
+        ),
+        (
+            "cycle.yaml",
+            "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n",
+            &["cycle", "a -> b -> a"],
+        ),
+        (
+            "required.yaml",
+            "services:\n  db:\n    image: busybox\n    environment:\n      PASSWORD: ${DB_PASSWORD:?need a password}\n",
+            &["DB_PASSWORD", "need a password"],
+        ),
+    ];
+    for (file, text, wants) in cases {
+        std::fs::write(tmp.path().join(file), text).expect("write");
+        let mut cmd = Command::new(berth_testkit::bin("berth"));
+        cmd.current_dir(tmp.path()).env("DOCKER_HOST", "unix:///nonexistent.sock").env_remove("DB_PASSWORD").args(["compose", "-p", "bad", "-f", file, "config"]);
+        let (code, out, err) = run_t(&mut cmd, 30);
+        assert_ne!(code, 0, "{file}: accepted:\n{out}");
+        for w in *wants {
+            assert!(err.contains(w), "{file}: {w:?} not in the error: {err}");
+        }
+    }
+}
