@@ -428,6 +428,8 @@ fn userns_remap_runs_root_as_the_subordinate_range() {
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
     assert_eq!(lines[..3], ["0", "0:0", "0:0"], "{out}");
     assert_eq!(lines[3].split_whitespace().collect::<Vec<_>>(), ["0", &start.to_string(), &REMAP_SIZE.to_string()], "{out}");
+    // Its /etc/hosts is its root's to edit, as with dockerd.
+    ok(d.docker().args(["exec", "remapped", "sh", "-c", "echo 10.9.8.7 extra >> /etc/hosts"]), &d);
     ok(d.docker().args(["rm", "-f", "remapped"]), &d);
     // On the default bridge network as well; and --userns=host opts out.
     assert_eq!(ok(d.docker().args(["run", "--rm", "busybox", "id", "-u"]), &d), "0\n");

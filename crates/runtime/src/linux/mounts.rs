@@ -582,6 +582,16 @@ pub fn prepare_user_namespace(pid: libc::pid_t, spec: &Spec, overlay: Option<&Ov
     for d in [&o.upper, &o.work] {
         std::os::unix::fs::lchown(d, Some(ruid), Some(rgid)).map_err(|e| Error::Sys { what: format!("chown {}", d.display()), source: e })?;
     }
+    // The container's own files next to its layer (hostname, hosts, resolv.conf) are the
+    // remapped root's to edit, as with dockerd.
+    if let Some(cdir) = o.upper.parent() {
+        for m in spec.mounts().as_deref().unwrap_or_default() {
+            if let Some(src) = m.source().as_deref().filter(|p| p.parent() == Some(cdir) && p.is_file()) {
+                std::os::unix::fs::lchown(src, Some(ruid), Some(rgid))
+                    .map_err(|e| Error::Sys { what: format!("chown {}", src.display()), source: e })?;
+            }
+        }
+    }
     let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
         .map_err(|e| Error::Sys { what: "open the container's user namespace".into(), source: e })?;
     let mut lowers = Vec::new();
