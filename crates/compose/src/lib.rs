@@ -15,11 +15,20 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+mod convert;
+mod create;
+mod dotenv;
 mod error;
+mod interpolate;
+mod load;
+mod merge;
 mod model;
 pub mod plan;
+mod yaml;
 
+pub use create::{labels, COMPOSE_VERSION};
 pub use error::LoadError;
+pub use load::{normalize_project_name, DEFAULT_FILES};
 pub use model::*;
 
 /// Where and how to load a project.
@@ -42,25 +51,39 @@ pub struct LoadOptions {
 
 /// Load a project from files.
 pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
-    let _ = opts;
-    Ok(Project::default())
+    let mut docs = Vec::new();
+    for path in load::files(opts)? {
+        let content = std::fs::read_to_string(&path).map_err(|e| load::read_err(&path, e))?;
+        let label = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        docs.push(load::Doc { label, path, content });
+    }
+    load::load_docs(docs, opts)
 }
 
 /// Same from in-memory documents (tests): (file name, content).
+/// Names are relative to `opts.working_dir` (the first one's directory is the project dir);
+/// `env_file`, `.env` and `extends.file` are still read from disk.
 pub fn load_from_str(docs: &[(&str, &str)], opts: &LoadOptions) -> Result<Project, LoadError> {
-    let _ = (docs, opts);
-    Ok(Project::default())
+    let docs = docs
+        .iter()
+        .map(|(name, content)| load::Doc {
+            label: name.to_string(),
+            path: convert::normalize(&opts.working_dir.join(name)),
+            content: content.to_string(),
+        })
+        .collect();
+    load::load_docs(docs, opts)
 }
 
 impl Project {
     /// The resolved model as `docker compose config` prints it (YAML, keys sorted, defaults filled).
     pub fn to_yaml(&self) -> String {
-        String::new()
+        yaml::project(self)
     }
 
     /// Services in dependency order (dependencies first); Err on cycles.
     pub fn start_order(&self) -> Result<Vec<String>, LoadError> {
-        Ok(self.services.keys().cloned().collect())
+        load::start_order(self)
     }
 
     /// The Docker API request to create replica `n` (1-based) of `service`, and the container
@@ -70,22 +93,22 @@ impl Project {
         service: &str,
         n: u32,
     ) -> Result<(String, berth_api::models::ContainerCreateBody), LoadError> {
-        let _ = n;
-        Err(LoadError::NoSuchService(service.to_string()))
+        self.container_create_impl(service, n)
     }
 
     /// Stable hash of what a service's containers are made from (config-hash label).
+    /// Empty for an unknown service. Replica counts are not part of it.
     pub fn config_hash(&self, service: &str) -> String {
-        service.to_string()
+        self.config_hash_impl(service)
     }
 
     /// The request creating network `name` (its key): `<project>_<key>` unless `name:`.
     pub fn network_create(&self, name: &str) -> berth_api::models::NetworkCreateRequest {
-        berth_api::models::NetworkCreateRequest { name: name.to_string(), ..Default::default() }
+        self.network_create_impl(name)
     }
 
     /// The request creating volume `name` (its key): `<project>_<key>` unless `name:`.
     pub fn volume_create(&self, name: &str) -> berth_api::models::VolumeCreateRequest {
-        berth_api::models::VolumeCreateRequest { name: Some(name.to_string()), ..Default::default() }
+        self.volume_create_impl(name)
     }
 }
