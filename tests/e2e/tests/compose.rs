@@ -228,6 +228,8 @@ fn compose_three_service_application() {
     assert!(pos(&format!("{p}-worker-1  Started")) < pos(&format!("{p}-web-1  Started")), "{err}");
 
     // The engine's events agree: store started (and became healthy) before the others started.
+    // Whole seconds: the window ends a second after now so that this second's events count.
+    std::thread::sleep(Duration::from_millis(1100));
     let until = chrono_now(&d);
     let ev = app.berth_ok(&[
         "events", "--since", &since, "--until", &until, "--filter", "type=container",

@@ -115,7 +115,8 @@ struct Options {
 }
 
 async fn stream_logs(c: &Client, list: &[ContainerSummary], o: Options) -> anyhow::Result<()> {
-    let width = list.iter().map(|s| prefix_name(s).len()).max().unwrap_or(0);
+    // docker compose pads to the longest name plus one: `web-1  | `.
+    let width = list.iter().map(|s| prefix_name(s).len()).max().unwrap_or(0) + 1;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Stream, String)>();
     let mut tasks = Vec::new();
     for (i, s) in list.iter().enumerate() {
