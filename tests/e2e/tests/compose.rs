@@ -323,6 +323,139 @@ fn compose_three_service_application() {
     }
 }
 
+#[test]
+fn compose_attached_up_and_lifecycle_commands() {
+    requires_root!();
+    let Some(d) = daemon() else { return };
+    let tmp = tempfile::Builder::new().prefix("berth-compose").tempdir().expect("tempdir");
+    write_app(tmp.path());
+    let app = App { d: &d, dir: tmp.path(), project: unique("life") };
+    let p = app.project.clone();
+
+    // Attached up: prefixed logs until Ctrl-C, then the containers are stopped.
+    let mut child = d
+        .berth()
+        .current_dir(tmp.path())
+        .env_remove("MSG")
+        .args(["compose", "-p", &p, "up", "--build"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn berth compose up");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = false;
+    while Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            if l == "worker-1  | worker wrote hello" {
+                seen = true;
+                break;
+            }
+        }
+    }
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let mut status = None;
+    let stop_deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < stop_deadline {
+        if let Ok(Some(st)) = child.try_wait() {
+            status = Some(st);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let mut err = String::new();
+    let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+    let out = reader.join().unwrap_or_default();
+    assert!(seen, "no prefixed worker line in attached up:\n{out}\n{err}");
+    assert!(status.is_some_and(|s| s.success()), "attached up after Ctrl-C: {status:?}\n{out}\n{err}");
+    assert!(err.contains("Gracefully stopping...") && err.contains(&format!("Container {p}-web-1  Stopped")), "{err}");
+    let (ps, _) = app.compose_ok(&[], &["ps", "-a", "--format", "{{.Service}} {{.State}}"]);
+    let mut rows: Vec<&str> = ps.lines().collect();
+    rows.sort();
+    assert_eq!(rows, vec!["store exited", "web exited", "worker exited"], "{ps}");
+
+    // up --wait: back up, the store healthy before it returns.
+    let (_, err) = app.compose_ok(&[], &["up", "-d", "--wait"]);
+    assert!(err.contains(&format!("Container {p}-store-1  Healthy")), "{err}");
+    let health = app.berth_ok(&["inspect", "-f", "{{.State.Health.Status}}", &format!("{p}-store-1")]);
+    assert_eq!(health.trim(), "healthy");
+
+    // exec with user, workdir, env and index.
+    let (out, _) = app.compose_ok(&[], &["exec", "-T", "-u", "nobody", "-w", "/tmp", "-e", "A=b", "--index", "1", "web", "sh", "-c", "echo $A $(id -u) $(pwd)"]);
+    assert_eq!(out.trim(), "b 65534 /tmp");
+    let (code, _, err) = app.compose(&[], &["exec", "-T", "--index", "2", "web", "true"]);
+    assert_ne!(code, 0, "exec on a missing replica succeeded");
+    assert!(err.contains("not running"), "{err}");
+
+    // top lists the store's processes under its name.
+    let (top, _) = app.compose_ok(&[], &["top", "store"]);
+    assert!(top.starts_with(&format!("{p}-store-1\n")) && top.contains("httpd"), "{top}");
+
+    // events --json while a service restarts.
+    let mut ev = d
+        .berth()
+        .current_dir(tmp.path())
+        .args(["compose", "-p", &p, "events", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn events");
+    let ev_out = ev.stdout.take().expect("stdout");
+    let (etx, erx) = std::sync::mpsc::channel::<String>();
+    let ev_reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(ev_out)).map_while(Result::ok) {
+            if etx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    app.compose_ok(&[], &["restart", "worker"]);
+    let mut got: Vec<serde_json::Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && !got.iter().any(|v| v["action"] == "start") {
+        if let Ok(l) = erx.recv_timeout(Duration::from_millis(200)) {
+            got.push(serde_json::from_str(&l).unwrap_or_else(|e| panic!("events --json line {l:?}: {e}")));
+        }
+    }
+    let _ = ev.kill();
+    let _ = ev.wait();
+    drop(erx);
+    let _ = ev_reader.join();
+    assert!(got.iter().any(|v| v["action"] == "start" && v["service"] == "worker" && v["type"] == "container"), "{got:?}");
+
+    // stop / start / rm.
+    app.compose_ok(&[], &["stop", "worker"]);
+    let (ps, _) = app.compose_ok(&[], &["ps", "--format", "{{.Service}}"]);
+    assert!(!ps.lines().any(|l| l == "worker"), "worker still running: {ps}");
+    app.compose_ok(&[], &["start", "worker"]);
+    let (ps, _) = app.compose_ok(&[], &["ps", "--format", "{{.Service}}"]);
+    assert!(ps.lines().any(|l| l == "worker"), "worker not started: {ps}");
+    app.compose_ok(&[], &["rm", "-s", "-f", "worker"]);
+    assert!(!app.containers().contains(&format!("{p}-worker-1")), "{:?}", app.containers());
+
+    app.compose_ok(&[], &["down", "-v", "--rmi", "local"]);
+    assert!(app.containers().is_empty(), "containers left: {:?}", app.containers());
+    let images = app.berth_ok(&["images", "--format", "{{.Repository}}"]);
+    assert!(!images.lines().any(|i| i.starts_with(&p)), "images left by down --rmi local: {images}");
+}
+
 /// The daemon's idea of now (unix seconds) for `events --since/--until`.
 fn chrono_now(_d: &Daemon) -> String {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs().to_string()).unwrap_or_default()
