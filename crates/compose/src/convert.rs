@@ -1038,9 +1038,9 @@ pub(crate) fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     if ns < 1_000_000_000 {
-        return if ns % 1_000_000 == 0 {
+        return if ns.is_multiple_of(1_000_000) {
             format!("{}ms", ns / 1_000_000)
-        } else if ns % 1000 == 0 {
+        } else if ns.is_multiple_of(1000) {
             format!("{}us", ns / 1000)
         } else {
             format!("{ns}ns")

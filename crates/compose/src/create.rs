@@ -327,6 +327,25 @@ impl Project {
         Ok((name, body))
     }
 
+    pub(crate) fn oneoff_create_impl(
+        &self,
+        service: &str,
+        suffix: &str,
+        service_ports: bool,
+    ) -> Result<(String, ContainerCreateBody), LoadError> {
+        let (_, mut body) = self.container_create_impl(service, 1)?;
+        let name = format!("{}-{service}-run-{suffix}", self.name);
+        if let Some(l) = body.labels.as_mut() {
+            l.insert(labels::ONEOFF.into(), "True".into());
+        }
+        if !service_ports {
+            if let Some(hc) = body.host_config.as_mut() {
+                hc.port_bindings = None;
+            }
+        }
+        Ok((name, body))
+    }
+
     pub(crate) fn network_create_impl(&self, key: &str) -> NetworkCreateRequest {
         let n = self.networks.get(key).cloned().unwrap_or_else(|| Network { name: format!("{}_{key}", self.name), ..Default::default() });
         let mut labels: HashMap<String, String> = n.labels.clone().into_iter().collect();

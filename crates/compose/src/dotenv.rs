@@ -6,12 +6,15 @@ use std::collections::BTreeMap;
 
 use crate::interpolate::{interpolate, InterpError};
 
+/// Variables in file order; `None`: a bare name not set in the environment.
+pub(crate) type Vars = Vec<(String, Option<String>)>;
+
 /// Parse `content`; `lookup` is the environment used for `$VAR` in values and bare names
 /// (earlier lines of the same file are visible too). `None` values: a bare name not set.
 pub(crate) fn parse(
     content: &str,
     lookup: &BTreeMap<String, String>,
-) -> Result<Vec<(String, Option<String>)>, (usize, String)> {
+) -> Result<Vars, (usize, String)> {
     let mut out: Vec<(String, Option<String>)> = Vec::new();
     let mut env = lookup.clone();
     let lines: Vec<&str> = content.lines().collect();

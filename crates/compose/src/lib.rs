@@ -96,6 +96,19 @@ impl Project {
         self.container_create_impl(service, n)
     }
 
+    /// The request of `compose run` for `service`: like replica 1 but named
+    /// `<project>-<service>-run-<suffix>`, labelled `com.docker.compose.oneoff=True`, and without
+    /// published ports unless `service_ports` (`--service-ports`). The caller overrides
+    /// `Cmd`/`Entrypoint`/`Env`/`Tty` from its flags and sets `HostConfig.AutoRemove` for `--rm`.
+    pub fn container_create_oneoff(
+        &self,
+        service: &str,
+        suffix: &str,
+        service_ports: bool,
+    ) -> Result<(String, berth_api::models::ContainerCreateBody), LoadError> {
+        self.oneoff_create_impl(service, suffix, service_ports)
+    }
+
     /// Stable hash of what a service's containers are made from (config-hash label).
     /// Empty for an unknown service. Replica counts are not part of it.
     pub fn config_hash(&self, service: &str) -> String {

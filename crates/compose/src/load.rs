@@ -372,6 +372,12 @@ fn validate(p: &mut Project, file: &str) -> R<()> {
     let mut uses_default = false;
     for (name, s) in p.services.iter_mut() {
         let key = format!("services.{name}");
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            return Err(LoadError::invalid(file, &key, format!("invalid service name {name:?}: use letters, digits, '.', '_' and '-'")));
+        }
+        if s.container_name.is_some() && s.replicas() > 1 {
+            return Err(LoadError::invalid(file, &format!("{key}.container_name"), format!("service {name:?} has a container_name and cannot run {} replicas", s.replicas())));
+        }
         for n in s.networks.keys() {
             if n == "default" {
                 uses_default = true;

@@ -39,6 +39,33 @@ pub struct ObservedContainer {
     pub oneoff: bool,
 }
 
+impl ObservedContainer {
+    /// From an entry of `GET /containers/json?all=1`; `None` when it has no
+    /// `com.docker.compose.service` label (not a compose container).
+    pub fn from_summary(c: &berth_api::models::ContainerSummary) -> Option<Self> {
+        use crate::labels;
+        let l = c.labels.as_ref()?;
+        Some(ObservedContainer {
+            id: c.id.clone().unwrap_or_default(),
+            name: c
+                .names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+            service: l.get(labels::SERVICE)?.clone(),
+            number: l.get(labels::CONTAINER_NUMBER).and_then(|n| n.parse().ok()).unwrap_or(0),
+            config_hash: l.get(labels::CONFIG_HASH).cloned().unwrap_or_default(),
+            running: matches!(
+                c.state,
+                Some(berth_api::models::ContainerSummaryStateEnum::RUNNING)
+                    | Some(berth_api::models::ContainerSummaryStateEnum::RESTARTING)
+            ),
+            oneoff: l.get(labels::ONEOFF).is_some_and(|o| o.eq_ignore_ascii_case("true")),
+        })
+    }
+}
+
 /// Options of `up`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpOptions {
@@ -188,6 +215,13 @@ pub fn up(project: &Project, observed: &Observed, opts: &UpOptions) -> Result<Ve
             }
         }
         let want = opts.scale.get(s).copied().unwrap_or_else(|| svc.replicas());
+        if want > 1 && svc.container_name.is_some() {
+            return Err(LoadError::Invalid {
+                file: "(command line)".into(),
+                key: format!("services.{s}.container_name"),
+                message: format!("service {s:?} has a container_name and cannot be scaled to {want}"),
+            });
+        }
         let hash = project.config_hash(s);
         let mut existing: Vec<&ObservedContainer> = observed.containers.iter().filter(|c| &c.service == s && !c.oneoff).collect();
         existing.sort_by_key(|c| c.number);

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use berth_compose::*;
+use berth_compose::plan;
 use expect_test::expect;
 
 /// The application: a web server, a worker and a key-value store with a user network,
@@ -445,4 +446,43 @@ fn container_name_and_network_mode() {
     assert_eq!(a.host_config.unwrap().network_mode.as_deref(), Some("proj_default"));
     let eps = a.networking_config.unwrap().endpoints_config.unwrap();
     assert_eq!(eps["proj_default"].aliases, Some(vec!["a".to_string()]));
+}
+
+#[test]
+fn oneoff_container() {
+    let p = app();
+    let (name, body) = p.container_create_oneoff("web", "ab12", false).unwrap();
+    assert_eq!(name, "shop-web-run-ab12");
+    assert_eq!(body.labels.as_ref().unwrap()["com.docker.compose.oneoff"], "True");
+    assert!(body.host_config.as_ref().unwrap().port_bindings.is_none());
+    let (_, body) = p.container_create_oneoff("web", "ab12", true).unwrap();
+    assert!(body.host_config.unwrap().port_bindings.is_some());
+}
+
+#[test]
+fn observed_from_summary() {
+    use berth_api::models::{ContainerSummary, ContainerSummaryStateEnum};
+    let p = app();
+    let (name, body) = p.container_create("web", 1).unwrap();
+    let summary = ContainerSummary {
+        id: Some("abc".into()),
+        names: Some(vec![format!("/{name}")]),
+        labels: body.labels.clone(),
+        state: Some(ContainerSummaryStateEnum::RUNNING),
+        ..Default::default()
+    };
+    let o = plan::ObservedContainer::from_summary(&summary).unwrap();
+    assert_eq!(
+        o,
+        plan::ObservedContainer {
+            id: "abc".into(),
+            name: "shop-web-1".into(),
+            service: "web".into(),
+            number: 1,
+            config_hash: p.config_hash("web"),
+            running: true,
+            oneoff: false,
+        }
+    );
+    assert_eq!(plan::ObservedContainer::from_summary(&ContainerSummary::default()), None);
 }

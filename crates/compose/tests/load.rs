@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use berth_compose::*;
 
+type Docs<'a> = &'a [(&'a str, &'a str)];
+
 fn opts(env: &[(&str, &str)]) -> LoadOptions {
     LoadOptions {
         working_dir: PathBuf::from("/nonexistent/myproj"),
@@ -22,7 +24,7 @@ fn err(docs: &[(&str, &str)], env: &[(&str, &str)]) -> String {
 
 #[test]
 fn errors_name_the_file_and_the_key() {
-    let table: &[(&[(&str, &str)], &[(&str, &str)], &str)] = &[
+    let table: &[(Docs, Docs, &str)] = &[
         (&[("compose.yaml", "services:\n  web:\n    image: nginx\n    ports: [\"x\"]\n")], &[], "compose.yaml: services.web.ports[0]: invalid port \"x\""),
         (&[("compose.yaml", "services:\n  web:\n    image: nginx\n    prots: [\"80\"]\n")], &[], "compose.yaml: services.web.prots: additional property not allowed (not a compose key)"),
         (&[("compose.yaml", "servics: {}\n")], &[], "compose.yaml: servics: additional property not allowed (not a compose key)"),
@@ -64,6 +66,12 @@ fn errors_name_the_file_and_the_key() {
             &[("compose.yaml", "services:\n  web:\n    image: x\n    depends_on: [dbg]\n  dbg:\n    image: x\n    profiles: [debug]\n")],
             &[],
             "compose.yaml: services.web.depends_on.dbg: service \"web\" depends on \"dbg\", which is disabled by its profiles",
+        ),
+        (&[("compose.yaml", "services:\n  \"a b\":\n    image: x\n")], &[], "compose.yaml: services.a b: invalid service name \"a b\": use letters, digits, '.', '_' and '-'"),
+        (
+            &[("compose.yaml", "services:\n  a:\n    image: x\n    container_name: one\n    deploy: {replicas: 2}\n")],
+            &[],
+            "compose.yaml: services.a.container_name: service \"a\" has a container_name and cannot run 2 replicas",
         ),
     ];
     for (docs, env, want) in table {
@@ -108,7 +116,7 @@ fn interpolation_and_env() {
 
 #[test]
 fn project_names() {
-    let table: &[(Option<&str>, &[(&str, &str)], &str, &str)] = &[
+    let table: &[(Option<&str>, Docs, &str, &str)] = &[
         (None, &[], "services: {}\n", "myproj"),
         (None, &[], "name: fromfile\nservices: {}\n", "fromfile"),
         (None, &[("COMPOSE_PROJECT_NAME", "fromenv")], "name: fromfile\nservices: {}\n", "fromenv"),
