@@ -198,7 +198,7 @@ pub fn is_oneoff(s: &ContainerSummary) -> bool {
 
 /// Is a listed container running?
 pub fn is_running(s: &ContainerSummary) -> bool {
-    s.state.map(|st| st.to_string()) .as_deref() == Some("running")
+    s.state.map(|st| st.to_string()).as_deref() == Some("running")
 }
 
 /// What exists now, for the planner.

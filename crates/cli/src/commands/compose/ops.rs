@@ -617,7 +617,7 @@ pub async fn exec(c: &Client, project: &Project, a: ExecArgs) -> anyhow::Result<
 
 /// `compose run`: a one-off container (`oneoff=True`), dependencies started first.
 pub async fn run(c: &Client, project: &Project, a: RunArgs) -> anyhow::Result<()> {
-    check_services(project, &[a.service.clone()])?;
+    check_services(project, std::slice::from_ref(&a.service))?;
     let svc = &project.services[&a.service];
     // Dependencies first, through the planner.
     if !a.no_deps && !svc.depends_on.is_empty() {
