@@ -185,6 +185,9 @@ pub(crate) fn project(cx: &mut Cx<'_>, doc: &Value, project_name: &str) -> R<Pro
         return Err(cx.err("include", "not supported by berth compose yet"));
     }
     let mut p = Project { name: project_name.to_string(), working_dir: cx.project_dir.to_path_buf(), ..Default::default() };
+    if top.contains_key("version") {
+        cx.warnings.push("the attribute `version` is obsolete, it will be ignored".to_string());
+    }
     if let Some(v) = top.get("services") {
         for (k, svc) in cx.mapping(v, "services")?.clone() {
             let name = cx.string(&k, "services")?;

@@ -43,7 +43,7 @@ pub enum LoadError {
         message: String,
     },
     /// `${VAR:?err}` / `${VAR?err}` with the variable unset (or empty, for `:?`).
-    #[error("required variable {name} is missing a value: {message}")]
+    #[error("required variable {name} is missing a value{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
     MissingVariable {
         /// The variable.
         name: String,

@@ -52,6 +52,7 @@ fn errors_name_the_file_and_the_key() {
             &[],
             "required variable DB_PASSWORD is missing a value: need a password",
         ),
+        (&[("compose.yaml", "services:\n  web:\n    image: ${TAG:?}\n")], &[], "required variable TAG is missing a value"),
         (&[("compose.yaml", "services:\n  web:\n    image: ${TAG\n")], &[], "compose.yaml: services.web.image: invalid interpolation format for \"${TAG\": unterminated \"${\""),
         // the error names the file of several that holds the mistake
         (
@@ -293,6 +294,6 @@ volumes:
 
 #[test]
 fn warnings_for_ignored_keys() {
-    let p = load_from_str(&[("compose.yaml", "services:\n  s:\n    image: x\n    ulimits: {nofile: 10}\n    x-mine: 1\nx-top: {a: 1}\n")], &opts(&[])).unwrap();
-    assert_eq!(p.warnings, vec!["services.s.ulimits is not supported and is ignored"]);
+    let p = load_from_str(&[("compose.yaml", "version: '3.8'\nservices:\n  s:\n    image: x\n    ulimits: {nofile: 10}\n    x-mine: 1\nx-top: {a: 1}\n")], &opts(&[])).unwrap();
+    assert_eq!(p.warnings, vec!["the attribute `version` is obsolete, it will be ignored", "services.s.ulimits is not supported and is ignored"]);
 }
