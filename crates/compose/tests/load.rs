@@ -297,3 +297,42 @@ fn warnings_for_ignored_keys() {
     let p = load_from_str(&[("compose.yaml", "version: '3.8'\nservices:\n  s:\n    image: x\n    ulimits: {nofile: 10}\n    x-mine: 1\nx-top: {a: 1}\n")], &opts(&[])).unwrap();
     assert_eq!(p.warnings, vec!["the attribute `version` is obsolete, it will be ignored", "services.s.ulimits is not supported and is ignored"]);
 }
+
+#[test]
+fn anchors_merge_keys_and_legacy_forms() {
+    let doc = r#"
+version: "3.7"
+x-common: &common
+  restart: unless-stopped
+  environment:
+    SHARED: "1"
+services:
+  a:
+    <<: *common
+    image: x
+    healthcheck:
+      test: ["CMD-SHELL", "test $$(cat /ready) = ok"]
+      disable: false
+  b:
+    <<: *common
+    image: y
+    restart: "no"
+    mem_limit: 64m
+    cpus: 1.5
+    pids_limit: 20
+    volumes: [old:/old]
+volumes:
+  old:
+    external:
+      name: legacy_volume
+"#;
+    let p = load_from_str(&[("docker-compose.yml", doc)], &opts(&[])).unwrap();
+    assert_eq!(p.services["a"].restart.as_deref(), Some("unless-stopped"));
+    assert_eq!(p.services["a"].environment["SHARED"].as_deref(), Some("1"));
+    assert_eq!(p.services["a"].healthcheck.as_ref().unwrap().test, vec!["CMD-SHELL", "test $(cat /ready) = ok"]);
+    assert_eq!(p.services["b"].restart.as_deref(), Some("no"));
+    let limits = &p.services["b"].deploy.as_ref().unwrap().limits;
+    assert_eq!((limits.memory, limits.cpus, limits.pids), (Some(64 << 20), Some(1.5), Some(20)));
+    assert!(p.volumes["old"].external);
+    assert_eq!(p.volumes["old"].name, "legacy_volume");
+}
