@@ -489,8 +489,22 @@ fn docker_compose_1_29_brings_the_same_file_up() {
     let (code, out, err) = dc(&["up", "-d", "--build"]);
     let up_ok = code == 0;
     let state = run_t(d.berth().args(["ps", "-a", "--filter", &format!("label=com.docker.compose.project={p}"), "--format", "{{.Names}} {{.State}}"]), 60).1;
+    // Through docker-compose too: exec (name resolution between services), logs, ps.
+    let mut read = String::new();
+    for _ in 0..60 {
+        read = dc(&["exec", "-T", "web", "wget", "-q", "-O-", "http://store/data/msg"]).1;
+        if read == "hello" || !up_ok {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let logs = dc(&["logs", "--no-color", "worker"]).1;
+    let ps = dc(&["ps"]).1;
     let (dcode, dout, derr) = dc(&["down", "-v", "--rmi", "local"]);
     assert!(up_ok, "docker-compose up failed ({code}):\n{out}\n{err}\nberthd log (tail):\n{}", tail(&d.log()));
+    assert_eq!(read, "hello", "docker-compose exec web wget http://store/data/msg");
+    assert!(logs.contains("worker_1  | worker wrote hello"), "docker-compose logs:\n{logs}");
+    assert!(ps.lines().any(|l| l.starts_with(&format!("{p}_store_1")) && l.contains("Up (healthy)")), "docker-compose ps:\n{ps}");
     let mut rows: Vec<&str> = state.lines().collect();
     rows.sort();
     assert_eq!(rows, vec![format!("{p}_store_1 running"), format!("{p}_web_1 running"), format!("{p}_worker_1 running")], "{state}");
