@@ -456,6 +456,102 @@ fn compose_attached_up_and_lifecycle_commands() {
     assert!(!images.lines().any(|i| i.starts_with(&p)), "images left by down --rmi local: {images}");
 }
 
+const CONDITIONS: &str = r#"
+services:
+  migrate:
+    image: busybox:latest
+    command: ["sh", "-c", "echo migrated > /shared/done"]
+    volumes: [shared:/shared]
+  app:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; cat /shared/done; while true; do sleep 1; done"]
+    volumes: [shared:/shared]
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+  broken:
+    image: busybox:latest
+    command: ["sh", "-c", "exit 3"]
+    profiles: [broken]
+  needs-broken:
+    image: busybox:latest
+    command: ["sleep", "1"]
+    profiles: [broken]
+    depends_on:
+      broken:
+        condition: service_completed_successfully
+  sick:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 1s
+      timeout: 1s
+      retries: 2
+    profiles: [sick]
+  needs-sick:
+    image: busybox:latest
+    command: ["sleep", "1"]
+    profiles: [sick]
+    depends_on:
+      sick:
+        condition: service_healthy
+volumes:
+  shared: {}
+"#;
+
+#[test]
+fn compose_dependency_conditions_and_recreate_flags() {
+    requires_root!();
+    let Some(d) = daemon() else { return };
+    let tmp = tempfile::Builder::new().prefix("berth-compose").tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("compose.yaml"), CONDITIONS).expect("compose.yaml");
+    std::fs::write(tmp.path().join("small.yaml"), "services:\n  migrate:\n    image: busybox:latest\n    command: [\"true\"]\n").expect("small.yaml");
+    let app = App { d: &d, dir: tmp.path(), project: unique("cond") };
+    let p = app.project.clone();
+
+    // service_completed_successfully: app starts after migrate exited 0 and sees its work.
+    let (_, err) = app.compose_ok(&[], &["up", "-d"]);
+    assert!(err.contains(&format!("Container {p}-migrate-1  Exited")), "{err}");
+    let exit = app.berth_ok(&["inspect", "-f", "{{.State.ExitCode}}", &format!("{p}-migrate-1")]);
+    assert_eq!(exit.trim(), "0");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut logs = String::new();
+    while Instant::now() < deadline && !logs.contains("app-1  | migrated") {
+        logs = app.compose_ok(&[], &["logs", "app"]).0;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(logs.contains("app-1  | migrated"), "{logs}");
+
+    // A dependency that exits non-zero stops up with its service named.
+    let (code, _, err) = app.compose(&[], &["--profile", "broken", "up", "-d", "needs-broken"]);
+    assert_ne!(code, 0, "up with a failing dependency succeeded: {err}");
+    assert!(err.contains("broken") && err.contains("didn't complete successfully"), "{err}");
+    let running = app.berth_ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(!running.contains("needs-broken"), "dependant started: {running}");
+
+    // An unhealthy dependency stops up too.
+    let (code, _, err) = app.compose(&[], &["--profile", "sick", "up", "-d", "needs-sick"]);
+    assert_ne!(code, 0, "up with an unhealthy dependency succeeded: {err}");
+    assert!(err.contains("unhealthy"), "{err}");
+
+    // --force-recreate --no-deps recreates just the named service.
+    let (app_id, migrate_id) = (app.id("app", 1), app.id("migrate", 1));
+    let (_, err) = app.compose_ok(&[], &["up", "-d", "--force-recreate", "--no-deps", "app"]);
+    assert_ne!(app.id("app", 1), app_id, "app not recreated: {err}");
+    assert_eq!(app.id("migrate", 1), migrate_id, "migrate recreated: {err}");
+
+    // Another file for the same project: app is an orphan, removed with --remove-orphans.
+    let (_, err) = app.compose_ok(&[], &["-f", "small.yaml", "up", "-d", "--remove-orphans"]);
+    let names = app.containers();
+    assert!(!names.contains(&format!("{p}-app-1")), "orphan kept: {names:?}\n{err}");
+
+    app.compose_ok(&[], &["--profile", "broken", "--profile", "sick", "down", "-v", "--remove-orphans"]);
+    assert!(app.containers().is_empty(), "containers left: {:?}", app.containers());
+    let vols = app.berth_ok(&["volume", "ls", "-q"]);
+    assert!(!vols.lines().any(|v| v.starts_with(&p)), "volumes left: {vols}");
+}
+
 /// The daemon's idea of now (unix seconds) for `events --since/--until`.
 fn chrono_now(_d: &Daemon) -> String {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs().to_string()).unwrap_or_default()
