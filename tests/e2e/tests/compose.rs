@@ -185,21 +185,27 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
-/// The daemon with busybox imported, or None (skip) when not root.
-fn daemon() -> Option<Daemon> {
+/// One daemon of this file at a time: daemons started together can pick the same free
+/// subnet for their user networks, and then a container's DNS server is the other one's.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The daemon with busybox imported (and the file's lock, held until the test ends), or None
+/// (skip) when not root.
+fn daemon() -> Option<(std::sync::MutexGuard<'static, ()>, Daemon)> {
     if !berth_testkit::is_root() {
         eprintln!("skipping: compose e2e tests need root");
         return None;
     }
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let d = Daemon::start();
     d.import_busybox("busybox:latest");
-    Some(d)
+    Some((guard, d))
 }
 
 #[test]
 fn compose_three_service_application() {
     requires_root!();
-    let Some(d) = daemon() else { return };
+    let Some((_serial, d)) = daemon() else { return };
     let tmp = tempfile::Builder::new().prefix("berth-compose").tempdir().expect("tempdir");
     write_app(tmp.path());
     let app = App { d: &d, dir: tmp.path(), project: unique("app") };
@@ -326,7 +332,7 @@ fn compose_three_service_application() {
 #[test]
 fn compose_attached_up_and_lifecycle_commands() {
     requires_root!();
-    let Some(d) = daemon() else { return };
+    let Some((_serial, d)) = daemon() else { return };
     let tmp = tempfile::Builder::new().prefix("berth-compose").tempdir().expect("tempdir");
     write_app(tmp.path());
     let app = App { d: &d, dir: tmp.path(), project: unique("life") };
@@ -503,7 +509,7 @@ volumes:
 #[test]
 fn compose_dependency_conditions_and_recreate_flags() {
     requires_root!();
-    let Some(d) = daemon() else { return };
+    let Some((_serial, d)) = daemon() else { return };
     let tmp = tempfile::Builder::new().prefix("berth-compose").tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("compose.yaml"), CONDITIONS).expect("compose.yaml");
     std::fs::write(tmp.path().join("small.yaml"), "services:\n  migrate:\n    image: busybox:latest\n    command: [\"true\"]\n").expect("small.yaml");
@@ -564,7 +570,7 @@ fn docker_compose_1_29_brings_the_same_file_up() {
         eprintln!("skipping: docker-compose is not installed (scripts/deps installs it)");
         return;
     }
-    let Some(d) = daemon() else { return };
+    let Some((_serial, d)) = daemon() else { return };
     let tmp = tempfile::Builder::new().prefix("berth-compose").tempdir().expect("tempdir");
     write_app(tmp.path());
     let p = unique("dc");
