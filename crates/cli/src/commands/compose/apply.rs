@@ -257,7 +257,6 @@ impl<'a> Applier<'a> {
     }
 
     /// Apply one action.
-    #[allow(unreachable_patterns)]
     pub async fn apply(&mut self, a: &Action) -> anyhow::Result<()> {
         let c = self.c;
         match a {
@@ -358,7 +357,25 @@ impl<'a> Applier<'a> {
                     });
                 }
             }
-            other => eprintln!("WARN[0000] skipping an unknown plan step: {other:?}"),
+            Action::RemoveNetwork(key) => {
+                let name = self.project.network_create(key).name;
+                say("Network", &name, "Removing");
+                match c.docker().remove_network(&name).await.api() {
+                    Ok(()) => say("Network", &name, "Removed"),
+                    Err(e) if status_of(&e) == Some(404) => {}
+                    // As docker compose: a network still in use is a warning, not a failure.
+                    Err(e) => eprintln!("WARN[0000] {e}"),
+                }
+            }
+            Action::RemoveVolume(key) => {
+                let name = self.project.volume_create(key).name.unwrap_or_default();
+                say("Volume", &name, "Removing");
+                match c.docker().remove_volume(&name, None::<bollard::query_parameters::RemoveVolumeOptions>).await.api() {
+                    Ok(()) => say("Volume", &name, "Removed"),
+                    Err(e) if status_of(&e) == Some(404) => {}
+                    Err(e) => eprintln!("WARN[0000] {e}"),
+                }
+            }
         }
         Ok(())
     }
@@ -431,40 +448,6 @@ pub async fn down(c: &Client, project: &Project, a: DownArgs) -> anyhow::Result<
                 say("Container", &name, "Stopped");
             }
             _ => ap.apply(act).await?,
-        }
-    }
-    // Networks and (-v) volumes: the planner removes containers; the rest is removed here by
-    // name (idempotent: a missing one is fine).
-    for (key, n) in &project.networks {
-        if n.external {
-            continue;
-        }
-        let name = project.network_create(key).name;
-        if !observed.networks.contains(&name) {
-            continue;
-        }
-        say("Network", &name, "Removing");
-        match c.docker().remove_network(&name).await.api() {
-            Ok(()) => say("Network", &name, "Removed"),
-            Err(e) if status_of(&e) == Some(404) => {}
-            Err(e) => eprintln!("WARN[0000] {e}"),
-        }
-    }
-    if a.volumes {
-        for (key, v) in &project.volumes {
-            if v.external {
-                continue;
-            }
-            let name = project.volume_create(key).name.unwrap_or_default();
-            if !observed.volumes.contains(&name) {
-                continue;
-            }
-            say("Volume", &name, "Removing");
-            match c.docker().remove_volume(&name, None::<bollard::query_parameters::RemoveVolumeOptions>).await.api() {
-                Ok(()) => say("Volume", &name, "Removed"),
-                Err(e) if status_of(&e) == Some(404) => {}
-                Err(e) => eprintln!("WARN[0000] {e}"),
-            }
         }
     }
     if let Some(which) = &a.rmi {

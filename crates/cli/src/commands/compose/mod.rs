@@ -34,8 +34,6 @@ pub const LABEL_SERVICE: &str = "com.docker.compose.service";
 pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
 /// The label marking `compose run` containers (`True`).
 pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
-/// The label holding the service's config hash.
-pub const LABEL_HASH: &str = "com.docker.compose.config-hash";
 /// The label listing the project's compose files.
 pub const LABEL_FILES: &str = "com.docker.compose.project.config_files";
 
@@ -204,18 +202,7 @@ pub fn is_running(s: &ContainerSummary) -> bool {
 /// What exists now, for the planner.
 pub async fn observe(c: &Client, project: &Project) -> anyhow::Result<Observed> {
     let list = containers(c, &project.name).await?;
-    let observed = list
-        .iter()
-        .map(|s| ObservedContainer {
-            id: s.id.clone().unwrap_or_default(),
-            name: name(s),
-            service: label(s, LABEL_SERVICE).to_string(),
-            number: number(s),
-            config_hash: label(s, LABEL_HASH).to_string(),
-            running: is_running(s),
-            oneoff: is_oneoff(s),
-        })
-        .collect();
+    let observed = list.iter().filter_map(ObservedContainer::from_summary).collect();
     let nets = c.docker().list_networks(None::<ListNetworksOptions>).await.api()?;
     let vols = c.docker().list_volumes(None::<ListVolumesOptions>).await.api()?;
     Ok(Observed {

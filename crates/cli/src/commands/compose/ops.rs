@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value as Json};
 
 use super::apply::Applier;
-use super::{check_services, containers, label, name, say, select, LABEL_FILES, LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE};
+use super::{check_services, containers, label, name, say, select, LABEL_FILES, LABEL_PROJECT, LABEL_SERVICE};
 use crate::commands::{build, container, distribution, out, run as drun};
 use crate::error::{status_of, ApiResult, StatusError};
 use crate::format::{self, containers as fc, ListFormat};
@@ -634,11 +634,9 @@ pub async fn run(c: &Client, project: &Project, a: RunArgs) -> anyhow::Result<()
         Applier::new(c, project, &observed).run(&infra).await?;
     }
     pull_if_missing(c, project, &a.service).await?;
-    let (_, mut body) = project.container_create(&a.service, 1).map_err(|e| StatusError::with(1, e.to_string()))?;
-    let name = a.name.clone().unwrap_or_else(|| format!("{}-{}-run-{}", project.name, a.service, build::random_hex(12)));
-    let labels = body.labels.get_or_insert_with(Default::default);
-    labels.insert(LABEL_ONEOFF.to_string(), "True".to_string());
-    labels.insert(LABEL_NUMBER.to_string(), "1".to_string());
+    let (name, mut body) =
+        project.container_create_oneoff(&a.service, &build::random_hex(12), a.service_ports).map_err(|e| StatusError::with(1, e.to_string()))?;
+    let name = a.name.clone().unwrap_or(name);
     if !a.command.is_empty() {
         body.cmd = Some(a.command.clone());
     }
@@ -671,10 +669,6 @@ pub async fn run(c: &Client, project: &Project, a: RunArgs) -> anyhow::Result<()
     body.attach_stdout = Some(attach);
     body.attach_stderr = Some(attach);
     if let Some(hc) = body.host_config.as_mut() {
-        if !a.service_ports {
-            hc.port_bindings = None;
-            hc.publish_all_ports = None;
-        }
         hc.auto_remove = Some(a.rm);
         hc.restart_policy = None;
     }
