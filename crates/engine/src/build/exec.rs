@@ -447,8 +447,11 @@ impl Build {
                             None => self.meta.get(&a.name).cloned().flatten(),
                         },
                     };
-                    text.push(match &v {
-                        Some(v) => format!("{}={v}", a.name),
+                    // The step is keyed and recorded by its declaration, as dockerd does: the
+                    // value reaches the image only through the RUN steps that use it, whose
+                    // keys carry the build args in scope.
+                    text.push(match &a.default {
+                        Some(d) => format!("{}={d}", a.name),
                         None => a.name.clone(),
                     });
                     st.args.insert(a.name.clone(), v);

@@ -255,7 +255,7 @@ impl Build {
         if code != 0 {
             if remove(false) {
                 let _ = engine.remove_container(&id, true, false).await;
-                self.out.line(format!(" ---> Removed intermediate container {}\n", short(&id))).await;
+                self.out.line(format!("Removing intermediate container {}\n", short(&id))).await;
             }
             return Err(Failure {
                 err: Error::internal(format!("The command '{}' returned a non-zero code: {code}", cmd.join(" "))),
@@ -267,7 +267,7 @@ impl Build {
         let made = self.commit(st, save_cmd.clone(), &id, Some((upper, true))).await;
         if remove(made.is_ok()) {
             let _ = engine.remove_container(&id, true, false).await;
-            self.out.line(format!(" ---> Removed intermediate container {}\n", short(&id))).await;
+            self.out.line(format!("Removing intermediate container {}\n", short(&id))).await;
         }
         let new_id = made?;
         self.cache.put(&k, &new_id, &format!("RUN {}", save_cmd.join(" ")))?;
