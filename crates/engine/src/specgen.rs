@@ -46,9 +46,22 @@ pub(crate) fn build(engine: &Engine, rec: &Record, rootfs: &Path, lower: &[PathB
         annotations: Default::default(),
         default_ulimits: Vec::new(),
         devices: crate::resources::devices(engine, rec)?,
-        host: engine.host.spec_facts.clone(),
+        host: host_facts(engine, rec),
         seccomp: crate::security::seccomp(engine, rec)?,
         id_mappings: crate::userns::id_mappings(engine),
     };
     spec::build(&input).map_err(|e| Error::from_kind(&e))
+}
+
+/// The host facts for this container's spec: a privileged container also gets the host's
+/// devices, listed at its start (as moby does) so that hot-plugged ones are seen.
+fn host_facts(engine: &Engine, rec: &Record) -> spec::HostFacts {
+    let mut host = engine.host.spec_facts.clone();
+    if rec.host_config.privileged.unwrap_or(false) {
+        match spec::devices::host_devices() {
+            Ok(devices) => host.devices = devices,
+            Err(e) => tracing::warn!("listing the host's devices for a privileged container: {e}"),
+        }
+    }
+    host
 }
