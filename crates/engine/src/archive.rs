@@ -1089,7 +1089,7 @@ impl ArchiveBackend for Arc<Engine> {
 /// extract.
 fn put_in_view(
     path: &str,
-    mut input: impl Read,
+    input: impl Read,
     readonly_rootfs: bool,
     user: &str,
     copy_uid_gid: bool,
@@ -1123,23 +1123,8 @@ fn put_in_view(
         Owners::Archive(ids.clone())
     };
     let root = ids.to_host(0, 0);
-    // Look at the first bytes: a compressed body is refused rather than misread.
-    let mut head = [0u8; 6];
-    let mut n = 0;
-    while n < head.len() {
-        match input.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Failure::Io(format!("read archive: {e}"))),
-        }
-    }
-    match berth_image::Compression::detect(&head[..n]) {
-        Ok(berth_image::Compression::None) => {}
-        Ok(c) => return Err(Failure::Invalid(format!("unsupported archive compression {c:?}: send a plain tar"))),
-        Err(e) => return Err(Failure::Invalid(e.to_string())),
-    }
-    let input = io::Cursor::new(head[..n].to_vec()).chain(input);
+    // A plain, gzip or zstd tar, told apart by its first bytes (dockerd takes compressed ones too).
+    let (_, input) = berth_image::decompress(input).map_err(|e| Failure::Invalid(e.to_string()))?;
     nix::unistd::chroot(&abs).map_err(|e| Failure::Io(format!("chroot {}: {e}", abs.display())))?;
     std::env::set_current_dir("/")?;
     let x = Extract { dest: abs.display().to_string(), no_overwrite_dir_non_dir: no_overwrite, owners, root };

@@ -60,7 +60,7 @@ pub use store::{
     chain_id_of, chain_ids, DeleteItem, DiskUsage, HistoryEntry, Image, ImageStore, ImageUser,
     ImportOptions, Layer, LayerBlob, PruneReport,
 };
-pub use unpack::{unpack, unpack_tee, Compression, UnpackError, UnpackOptions, Unpacked};
+pub use unpack::{decompress, unpack, unpack_tee, Compression, UnpackError, UnpackOptions, Unpacked};
 
 use berth_errdefs::{HasKind, Kind};
 

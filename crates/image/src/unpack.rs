@@ -238,8 +238,9 @@ impl<R: Read> Read for HashingReader<'_, R> {
     }
 }
 
-/// Detect the compression by its magic bytes and return the uncompressed stream.
-pub(crate) fn decompress<'a>(
+/// Detect the compression (gzip, zstd or none) by its magic bytes and return the
+/// uncompressed stream.
+pub fn decompress<'a>(
     mut r: impl Read + 'a,
 ) -> Result<(Compression, Box<dyn Read + 'a>), UnpackError> {
     let mut head = [0u8; 6];
