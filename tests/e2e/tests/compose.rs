@@ -156,13 +156,23 @@ impl App<'_> {
         v
     }
 
-    /// `exec -T web wget -O- http://store/data/<key>` until it answers `want` (or 30 s).
+    /// `exec -T web wget -O- http://store/data/<key>` until it answers `want` (or 90 s).
+    ///
+    /// Why so long: berthd leaves its bridges' MAC address to the kernel, which gives a bridge
+    /// the lowest MAC of its ports; when a container comes or goes the gateway's MAC (also the
+    /// DNS server's) can change, and the other containers reach neither until their ARP entry
+    /// fails and is renewed (tens of seconds). Reported as an engine issue; dockerd pins a MAC
+    /// on the bridge when it creates it.
     fn store_value_seen_from_web(&self, key: &str, want: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(90);
         let url = format!("http://store/data/{key}");
         loop {
             let (_, out, err) = self.compose(&[], &["exec", "-T", "web", "wget", "-q", "-O-", &url]);
             if out == want || Instant::now() > deadline {
+                if started.elapsed() > Duration::from_secs(10) {
+                    eprintln!("compose e2e: web reached the store only after {:.0?} (stale gateway MAC: see store_value_seen_from_web)", started.elapsed());
+                }
                 return format!("{out}{err}");
             }
             std::thread::sleep(Duration::from_millis(300));
