@@ -733,6 +733,33 @@ mod tests {
     }
 
     #[test]
+    fn event_lines() {
+        use berth_api::models::{EventActor, EventMessage};
+        let attrs = std::collections::HashMap::from([
+            ("name".to_string(), "p-web-1".to_string()),
+            ("image".to_string(), "busybox".to_string()),
+            (LABEL_SERVICE.to_string(), "web".to_string()),
+            (LABEL_PROJECT.to_string(), "p".to_string()),
+        ]);
+        let e = EventMessage {
+            action: Some("start".into()),
+            actor: Some(EventActor { id: Some("abc".into()), attributes: Some(attrs) }),
+            time_nano: Some(1_700_000_000_123_456_789),
+            ..Default::default()
+        };
+        let cases = [
+            (false, "2023-11-14 22:13:20.123456 container start abc (image=busybox, name=p-web-1)\n"),
+            (
+                true,
+                "{\"action\":\"start\",\"attributes\":{\"image\":\"busybox\",\"name\":\"p-web-1\"},\"id\":\"abc\",\"service\":\"web\",\"time\":\"2023-11-14T22:13:20.123456789Z\",\"type\":\"container\"}\n",
+            ),
+        ];
+        for (json, want) in cases {
+            assert_eq!(event_text(&e, json), want, "json={json}");
+        }
+    }
+
+    #[test]
     fn build_command_lines() {
         let mut p = Project { name: "p".into(), ..Default::default() };
         let build = Build {
