@@ -130,7 +130,7 @@ pub async fn up(c: &Client, project: &Project, a: UpArgs) -> anyhow::Result<()> 
             };
             tokio::select! {
                 r = stop => r,
-                _ = tokio::signal::ctrl_c() => Err(StatusError::with(130, "")),
+                _ = tokio::signal::ctrl_c() => Err(StatusError::code(130)),
             }
         }
     }
