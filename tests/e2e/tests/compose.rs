@@ -327,8 +327,12 @@ fn compose_three_service_application() {
     let ls = app.berth_ok(&["compose", "ls"]);
     assert!(ls.lines().any(|l| l.starts_with(&p) && l.contains("running(5)")), "ls:\n{ls}");
 
-    // down -v leaves no container, network or volume behind.
-    app.compose_ok(&[("MSG", "changed")], &["down", "-v"]);
+    // down -v leaves no container, network or volume behind — here from a directory without
+    // the file: `-p` and the labels are enough.
+    let elsewhere = tempfile::Builder::new().prefix("berth-compose").tempdir().expect("tempdir");
+    let (code, out, err) = run_t(d.berth().current_dir(elsewhere.path()).args(["compose", "-p", &p, "down", "-v"]), 120);
+    assert_eq!(code, 0, "file-less down -v: {out}{err}");
+    assert!(err.contains(&format!("Network {p}_back  Removed")) && err.contains(&format!("Volume {p}_data  Removed")), "{err}");
     assert!(app.containers().is_empty(), "containers left: {:?}", app.containers());
     let nets = app.berth_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!nets.lines().any(|n| n.starts_with(&p)), "networks left: {nets}");

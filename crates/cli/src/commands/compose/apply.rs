@@ -437,7 +437,10 @@ pub async fn create_with(c: &Client, project: &Project, service: &str, name: &st
 /// `compose down`.
 pub async fn down(c: &Client, project: &Project, a: DownArgs) -> anyhow::Result<()> {
     let observed = super::observe(c, project).await?;
-    let actions = plan::down(project, &observed, a.volumes, a.remove_orphans);
+    // No file (`-p NAME down`): every container of the project is an orphan, and its networks
+    // and volumes are found by their project label.
+    let file_less = project.services.is_empty() && project.disabled_services.is_empty();
+    let actions = plan::down(project, &observed, a.volumes, a.remove_orphans || file_less);
     let mut ap = Applier::new(c, project, &observed);
     for act in &actions {
         match act {
@@ -448,6 +451,27 @@ pub async fn down(c: &Client, project: &Project, a: DownArgs) -> anyhow::Result<
                 say("Container", &name, "Stopped");
             }
             _ => ap.apply(act).await?,
+        }
+    }
+    if file_less {
+        let filters = Some(super::project_filter(&project.name));
+        let nets = c.docker().list_networks(Some(bollard::query_parameters::ListNetworksOptions { filters: filters.clone() })).await.api()?;
+        for n in nets.into_iter().filter_map(|n| n.name) {
+            say("Network", &n, "Removing");
+            match c.docker().remove_network(&n).await.api() {
+                Ok(()) => say("Network", &n, "Removed"),
+                Err(e) => eprintln!("WARN[0000] {e}"),
+            }
+        }
+        if a.volumes {
+            let vols = c.docker().list_volumes(Some(bollard::query_parameters::ListVolumesOptions { filters })).await.api()?;
+            for v in vols.volumes.unwrap_or_default() {
+                say("Volume", &v.name, "Removing");
+                match c.docker().remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await.api() {
+                    Ok(()) => say("Volume", &v.name, "Removed"),
+                    Err(e) => eprintln!("WARN[0000] {e}"),
+                }
+            }
         }
     }
     if let Some(which) = &a.rmi {

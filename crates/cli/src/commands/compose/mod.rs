@@ -107,7 +107,18 @@ pub async fn dispatch(a: ComposeArgs, g: &Globals) -> anyhow::Result<()> {
         let c = context::connect(g).await?;
         return ops::ls(&c, l).await;
     }
-    let project = load(&a)?;
+    let project = match load(&a) {
+        Ok(p) => p,
+        // Without a file, `-p` still names the containers, networks and volumes to act on.
+        Err(e)
+            if matches!(e.downcast_ref::<berth_compose::LoadError>(), Some(berth_compose::LoadError::NoConfigFile { .. }))
+                && a.project_name.is_some()
+                && works_without_file(&a.command) =>
+        {
+            Project { name: normalize_name(a.project_name.as_deref().unwrap_or("")), ..Default::default() }
+        }
+        Err(e) => return Err(e),
+    };
     for w in &project.warnings {
         eprintln!("WARN[0000] {w}");
     }
@@ -155,10 +166,30 @@ pub fn load_options(a: &ComposeArgs, environment: BTreeMap<String, String>) -> a
     })
 }
 
-/// Load the project the flags name.
+/// Load the project the flags name (a load failure is a `LoadError`, printed as is).
 pub fn load(a: &ComposeArgs) -> anyhow::Result<Project> {
     let opts = load_options(a, std::env::vars().collect())?;
-    berth_compose::load(&opts).map_err(|e| StatusError::with(1, e.to_string()))
+    Ok(berth_compose::load(&opts)?)
+}
+
+/// Commands that act on what the labels find, so that `-p NAME` is enough without a file.
+fn works_without_file(c: &ComposeCommand) -> bool {
+    matches!(
+        c,
+        ComposeCommand::Down(_)
+            | ComposeCommand::Ps(_)
+            | ComposeCommand::Logs(_)
+            | ComposeCommand::Stop(_)
+            | ComposeCommand::Restart(_)
+            | ComposeCommand::Rm(_)
+            | ComposeCommand::Top(_)
+            | ComposeCommand::Events(_)
+    )
+}
+
+/// A project name as compose normalises it: lowercase, only `[a-z0-9_-]`.
+pub fn normalize_name(s: &str) -> String {
+    s.to_lowercase().chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-').collect()
 }
 
 /// The `label=` filter selecting a project's containers.
@@ -222,6 +253,10 @@ pub fn select<'a>(list: &'a [ContainerSummary], services: &[String], oneoff: boo
 
 /// Fail when a named service is not in the project.
 pub fn check_services(project: &Project, services: &[String]) -> anyhow::Result<()> {
+    if project.services.is_empty() && project.disabled_services.is_empty() {
+        // No file: the labels are all we know.
+        return Ok(());
+    }
     for s in services {
         if !project.services.contains_key(s) {
             return Err(StatusError::with(1, format!("no such service: {s}")));
@@ -275,6 +310,13 @@ mod tests {
         assert_eq!(t.a.file, vec![PathBuf::from("a.yml"), PathBuf::from("b.yml")]);
         let ComposeCommand::Up(u) = t.a.command else { panic!("not up") };
         assert_eq!(apply::scales(&u.scale).unwrap(), BTreeMap::from([("w".to_string(), 3), ("x".to_string(), 0)]));
+    }
+
+    #[test]
+    fn project_names_normalised() {
+        for (input, want) in [("MyApp", "myapp"), ("my app.v2", "myappv2"), ("a_b-c9", "a_b-c9")] {
+            assert_eq!(normalize_name(input), want, "{input}");
+        }
     }
 
     #[test]
