@@ -195,8 +195,8 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
-/// One daemon of this file at a time: daemons started together can pick the same free
-/// subnet for their user networks, and then a container's DNS server is the other one's.
+/// One daemon of this file at a time (they build, publish ports and wait on healthchecks; on
+/// a 2-core machine shared with other builds, running them side by side only adds waiting).
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The daemon with busybox imported (and the file's lock, held until the test ends), or None
