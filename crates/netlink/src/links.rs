@@ -104,7 +104,10 @@ impl Links {
     pub async fn ensure_bridge(&self, name: &str, mtu: Option<u32>) -> Result<u32, Error> {
         check_ifname(name)?;
         if self.link(name).await?.is_none() {
-            let mut bridge = LinkBridge::new(name);
+            // A MAC of its own, as dockerd gives its bridges: without one the kernel uses the
+            // lowest MAC among the ports, so the gateway's address changes under the
+            // containers' ARP caches whenever a container comes or goes.
+            let mut bridge = LinkBridge::new(name).address(random_mac()?.to_vec());
             if let Some(mtu) = mtu {
                 bridge = bridge.mtu(mtu);
             }
@@ -350,4 +353,13 @@ fn is_bridge(link: &LinkMessage) -> bool {
         }
         _ => false,
     })
+}
+
+/// A random locally administered unicast MAC address.
+fn random_mac() -> Result<[u8; 6], Error> {
+    let mut mac = [0u8; 6];
+    getrandom::fill(&mut mac)
+        .map_err(|e| Error::Netlink { op: "choose a bridge MAC address".into(), source: std::io::Error::other(e.to_string()) })?;
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    Ok(mac)
 }

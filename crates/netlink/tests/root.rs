@@ -247,6 +247,13 @@ async fn bridge_and_veth_into_a_netns() {
     // Bridge: created once, then found; addresses idempotent.
     let bridge = g.link("btst");
     let bidx = host.ensure_bridge(&bridge, None).await.expect("bridge");
+    // Its MAC is its own (locally administered), not borrowed from a port.
+    let bridge_mac = || std::fs::read_to_string(format!("/sys/class/net/{bridge}/address")).unwrap();
+    let mac0 = bridge_mac();
+    let first = u8::from_str_radix(&mac0[..2], 16).unwrap();
+    assert_eq!(first & 0x03, 0x02, "locally administered unicast: {mac0}");
+    let assign = std::fs::read_to_string(format!("/sys/class/net/{bridge}/addr_assign_type")).unwrap();
+    assert_eq!(assign.trim(), "3", "NET_ADDR_SET: the kernel will not replace it with a port's");
     assert_eq!(host.ensure_bridge(&bridge, None).await.expect("bridge again"), bidx);
     assert_eq!(host.index(&bridge).await.unwrap(), Some(bidx));
     host.add_addrs(bidx, &[gw4, gw6]).await.expect("bridge addresses");
@@ -268,6 +275,7 @@ async fn bridge_and_veth_into_a_netns() {
     assert!(names.contains(&hveth) && !names.contains(&peer), "{names:?}");
     let master = std::fs::read_link(format!("/sys/class/net/{hveth}/master")).expect("enslaved");
     assert!(master.ends_with(&bridge), "{master:?}");
+    assert_eq!(bridge_mac(), mac0, "a port does not change the bridge's MAC");
     let oper = std::fs::read_to_string(format!("/sys/class/net/{hveth}/flags")).unwrap();
     assert_eq!(
         u32::from_str_radix(oper.trim().trim_start_matches("0x"), 16).unwrap() & 1,
