@@ -144,12 +144,19 @@ pub(crate) fn split_named(rest: &str, post: bool) -> Option<Named<'_>> {
 /// `DockerVersion` when they are empty (the generated model no longer has them).
 const LEGACY_IMAGE_FIELDS_UNTIL: &str = "1.52";
 
+/// The API version from which image inspect has no `Container` and `ContainerConfig`.
+const LEGACY_CONTAINER_CONFIG_UNTIL: &str = "1.45";
+
 /// Image inspect; before API 1.52 with `Parent` (the image a commit was made from, or `""`)
-/// and `DockerVersion` (`""`: we do not write it into configs), as dockerd always sent them.
+/// and `DockerVersion` (`""`: we do not write it into configs), as dockerd always sent them;
+/// before 1.45 also with `Container` and `ContainerConfig` (the image's own config stands in for
+/// the config of the container it was made from), which docker-compose 1.29 reads to recreate.
 async fn inspect(b: &Shared, v: &ApiVersion, name: &str) -> Result<Response, ApiError> {
     let resp = b.image_inspect(name).await?;
     let parent = b.image_parent(name).await?;
-    if v.at_least(LEGACY_IMAGE_FIELDS_UNTIL) && parent.is_empty() {
+    let before_1_52 = !v.at_least(LEGACY_IMAGE_FIELDS_UNTIL);
+    let before_1_45 = !v.at_least(LEGACY_CONTAINER_CONFIG_UNTIL);
+    if !before_1_52 && parent.is_empty() {
         return Ok(json(StatusCode::OK, &resp));
     }
     let mut value = serde_json::to_value(&resp).map_err(|e| {
@@ -157,8 +164,13 @@ async fn inspect(b: &Shared, v: &ApiVersion, name: &str) -> Result<Response, Api
     })?;
     if let Some(obj) = value.as_object_mut() {
         obj.insert("Parent".into(), parent.into());
-        if !v.at_least(LEGACY_IMAGE_FIELDS_UNTIL) {
+        if before_1_52 {
             obj.entry("DockerVersion").or_insert_with(|| "".into());
+        }
+        if before_1_45 {
+            obj.entry("Container").or_insert_with(|| "".into());
+            let config = obj.get("Config").cloned().unwrap_or(serde_json::Value::Null);
+            obj.entry("ContainerConfig").or_insert(config);
         }
     }
     Ok(json(StatusCode::OK, &value))

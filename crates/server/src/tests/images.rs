@@ -268,6 +268,19 @@ async fn inspect_has_parent_and_docker_version_before_1_52() {
 }
 
 #[tokio::test]
+async fn inspect_has_container_config_before_1_45() {
+    let r = server(&Fake::new());
+    let a = call(&r, Method::GET, "/v1.38/images/localhost:5000/foo/bar:tag/json").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let v = a.json();
+    assert_eq!(v["Container"], json!(""));
+    assert!(v.get("ContainerConfig").is_some(), "docker-compose 1.29 reads it: {v}");
+    assert_eq!(v["ContainerConfig"], v["Config"]);
+    let v = call(&r, Method::GET, "/v1.45/images/localhost:5000/foo/bar:tag/json").await.json();
+    assert!(v.get("ContainerConfig").is_none() && v.get("Container").is_none(), "{v}");
+}
+
+#[tokio::test]
 async fn changes_are_a_json_list_of_kinds() {
     let r = server(&Fake::new());
     let a = call(&r, Method::GET, "/v1.47/containers/c1/changes").await;
