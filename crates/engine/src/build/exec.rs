@@ -262,7 +262,7 @@ impl Build {
             }
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<JsonMessage>(64);
-        let out = self.out.clone();
+        let out = self.out.current();
         let fwd = tokio::spawn(async move {
             while let Some(m) = rx.recv().await {
                 out.send(m).await;

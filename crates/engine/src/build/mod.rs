@@ -101,14 +101,17 @@ async fn run_build(engine: Arc<Engine>, req: BuildRequest, body: ByteStream, out
         out.line(format!("Step {n}/{total} : {text}\n")).await;
     }
     let b = Arc::new(b);
+    // Concurrent stages, output in Dockerfile order (see `report`).
+    out.stages(firsts.iter().map(|(i, _)| *i)).await;
     let mut tasks = Vec::new();
     for (i, first) in firsts {
         let b = b.clone();
-        tasks.push((i, tokio::spawn(async move {
+        tasks.push((i, tokio::spawn(report::STAGE.scope(i, async move {
             let r = stage(&b, i, first, total).await;
             b.finish_stage(i, r.clone());
+            b.out.finish(i).await;
             r
-        })));
+        }))));
     }
     let mut first_failure: Option<Failure> = None;
     let mut result: Option<StageOut> = None;
@@ -129,6 +132,8 @@ async fn run_build(engine: Arc<Engine>, req: BuildRequest, body: ByteStream, out
             }
         }
     }
+    // A stage task that died never said it finished.
+    out.finish_all().await;
     let hits = std::mem::take(&mut *b.hits.lock().unwrap_or_else(|p| p.into_inner()));
     b.cache.touch(&hits);
     if let Some(f) = first_failure {
