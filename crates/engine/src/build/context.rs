@@ -43,6 +43,45 @@ pub(crate) fn temp_dir(tmp_root: &Path, prefix: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The prefixes of the builder's directories under `<data-root>/tmp` (see [`temp_dir`]).
+const TEMP_PREFIXES: [&str; 5] = ["build", "workdir", "heredoc", "copy", "view"];
+
+/// Whether `name` is one of the builder's temporary directories: `<prefix>-<16 hex>`.
+fn is_temp_name(name: &str) -> bool {
+    name.split_once('-').is_some_and(|(p, id)| {
+        TEMP_PREFIXES.contains(&p) && id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// Remove the builder's directories a crash left under `tmp_root` (called when the engine
+/// opens, before any build). An image view still mounted is detached first; a directory that
+/// stays a mount point is left alone (never delete through a mount). Returns how many went.
+pub(crate) fn sweep(tmp_root: &Path) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(tmp_root) else { return 0 };
+    let Ok(parent) = std::fs::metadata(tmp_root) else { return 0 };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_temp_name(name) || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = e.path();
+        if name.starts_with("view-") {
+            let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+        }
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.dev() == parent.dev() => {}
+            _ => continue,
+        }
+        if std::fs::remove_dir_all(&path).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Whether the first bytes of a stream are an archive (compressed, or a tar header) rather
 /// than a bare Dockerfile (`docker build - < Dockerfile`).
 pub(crate) fn is_archive(head: &[u8]) -> bool {
@@ -204,6 +243,43 @@ pub(crate) fn resolve_in(root: &Path, rel: &str, follow_last: bool) -> io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temp_names_are_only_the_builders() {
+        let cases = [
+            ("build-0123456789abcdef", true),
+            ("view-0123456789ABCDEF", true),
+            ("copy-0123456789abcdef", true),
+            ("workdir-0123456789abcdef", true),
+            ("heredoc-0123456789abcdef", true),
+            ("build-0123456789abcde", false),
+            ("build-0123456789abcdefg", false),
+            ("build-0123456789abcdeg", false),
+            ("other-0123456789abcdef", false),
+            ("build", false),
+            ("pull-0123456789abcdef", false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(is_temp_name(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn sweep_removes_only_leftover_build_dirs() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let left = temp_dir(root, "build").unwrap();
+        std::fs::create_dir_all(left.join("a/b")).unwrap();
+        std::fs::write(left.join("a/b/f"), "x").unwrap();
+        let copy = temp_dir(root, "copy").unwrap();
+        std::fs::create_dir(root.join("someone-else")).unwrap();
+        std::fs::write(root.join("build-0123456789abcdef"), "a file, not ours").unwrap();
+        assert_eq!(sweep(root), 2);
+        assert!(!left.exists() && !copy.exists());
+        assert!(root.join("someone-else").is_dir());
+        assert!(root.join("build-0123456789abcdef").is_file());
+        assert_eq!(sweep(&root.join("missing")), 0);
+    }
 
     #[test]
     fn paths_clean_within_the_root() {

@@ -53,6 +53,14 @@ fn quoted(s: &str) -> String {
     out
 }
 
+/// Remove the build directories a crash left in `<data-root>/tmp` (for `Engine::open`).
+pub(crate) fn sweep_tmp(data_root: &std::path::Path) {
+    let n = context::sweep(&data_root.join("tmp"));
+    if n > 0 {
+        tracing::info!("removed {n} build directories left by an earlier run");
+    }
+}
+
 /// The build, start to end; errors are the caller's to report.
 async fn run_build(engine: Arc<Engine>, req: BuildRequest, body: ByteStream, out: Reporter) -> StepResult<()> {
     // Tags are checked before anything is done, as dockerd does.
