@@ -144,6 +144,7 @@ impl Engine {
         }
         std::fs::create_dir_all(cfg.data_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("s"))?;
+        build::sweep_tmp(&cfg.data_root);
         let store = berth_metadata::Store::open(&cfg.data_root.join("metadata.db"))
             .map_err(|e| Error::from_kind(&e))?;
         let images = images::Images::open(&cfg.data_root.join("image"), store.clone())?;
