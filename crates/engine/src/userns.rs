@@ -301,3 +301,56 @@ mod tests {
         assert_eq!(free_range(&["a:150000:10\n"], 65536), 150010);
     }
 }
+
+/// The host id a container id maps to, if the maps cover it.
+pub(crate) fn to_host(maps: &[LinuxIdMapping], id: u32) -> Option<u32> {
+    maps.iter().find(|m| id >= m.container_id() && id - m.container_id() < m.size()).map(|m| m.host_id() + (id - m.container_id()))
+}
+
+/// Hand a volume's data directory to the remapped root, as dockerd does for volumes of remapped
+/// containers: the directory itself when it is still the host root's, and with `shift_all`
+/// (content just copied up from the image) every entry below it, each id moved into the range.
+pub(crate) fn remap_volume(maps: &IdMappings, dir: &std::path::Path, shift_all: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let shift = |p: &std::path::Path| -> std::io::Result<()> {
+        let m = std::fs::symlink_metadata(p)?;
+        let uid = to_host(&maps.uids, m.uid()).unwrap_or(m.uid());
+        let gid = to_host(&maps.gids, m.gid()).unwrap_or(m.gid());
+        std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+    };
+    let top = std::fs::metadata(dir)?;
+    if top.uid() == 0 && top.gid() == 0 {
+        shift(dir)?;
+    }
+    if shift_all {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d)? {
+                let entry = entry?;
+                let path = entry.path();
+                shift(&path)?;
+                if entry.file_type()?.is_dir() {
+                    stack.push(path);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod remap_tests {
+    use super::*;
+
+    fn map(c: u32, h: u32, n: u32) -> LinuxIdMapping {
+        LinuxIdMappingBuilder::default().container_id(c).host_id(h).size(n).build().unwrap()
+    }
+
+    #[test]
+    fn ids_map_into_their_ranges() {
+        let maps = [map(0, 100000, 1000), map(1000, 300000, 10)];
+        for (id, want) in [(0, Some(100000)), (999, Some(100999)), (1000, Some(300000)), (1009, Some(300009)), (1010, None)] {
+            assert_eq!(to_host(&maps, id), want, "{id}");
+        }
+    }
+}

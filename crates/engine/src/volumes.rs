@@ -541,14 +541,22 @@ impl Engine {
                 let path = self.volumes.mount(&v, &rec.id)?;
                 done.push(v.clone());
                 mp.source = path.clone();
+                let mut copied = false;
                 if mp.copy_data {
                     let dest = PathBuf::from(&path);
                     if berth_volume::copyup::is_empty_dir(&dest) {
                         let mut layers = vec![containers::container_dir(&self.cfg.data_root, &rec.id).join("upper")];
                         layers.extend(self.images.lower_dirs(&rec.image_id)?);
                         berth_volume::copyup::copy_up(&layers, &mp.destination, &dest).map_err(op_err("copy image content into volume", &mp.name))?;
+                        copied = true;
                     }
                     mp.copy_data = false;
+                }
+                // A remapped container's root owns its local volumes, as with dockerd.
+                let remapped = rec.host_config.userns_mode.as_deref() != Some("host");
+                if let (true, "local", Some(maps)) = (remapped, v.driver.as_str(), crate::userns::id_mappings(self)) {
+                    crate::userns::remap_volume(&maps, std::path::Path::new(&path), copied)
+                        .map_err(|e| Error::internal(format!("hand volume {} to the remapped root: {e}", mp.name)))?;
                 }
                 self.emit_volume(
                     "mount",

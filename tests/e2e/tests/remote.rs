@@ -430,6 +430,15 @@ fn userns_remap_runs_root_as_the_subordinate_range() {
     assert_eq!(lines[3].split_whitespace().collect::<Vec<_>>(), ["0", &start.to_string(), &REMAP_SIZE.to_string()], "{out}");
     // Its /etc/hosts is its root's to edit, as with dockerd.
     ok(d.docker().args(["exec", "remapped", "sh", "-c", "echo 10.9.8.7 extra >> /etc/hosts"]), &d);
+    // Named volumes are handed to the remapped root (content copied up from the image too).
+    let out = ok(d.docker().args(["run", "--rm", "-v", "remapvol:/etc", "busybox", "sh", "-c", "touch /etc/made && stat -c %u:%g /etc /etc/made /etc/passwd"]), &d);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["0:0", "0:0", "0:0"], "{out}");
+    let data = d.data_root().join("volumes/remapvol/_data");
+    for p in [data.clone(), data.join("made"), data.join("passwd")] {
+        let m = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert_eq!((u64::from(m.uid()), u64::from(m.gid())), (start, start), "{}", p.display());
+    }
+    ok(d.docker().args(["volume", "rm", "remapvol"]), &d);
     ok(d.docker().args(["rm", "-f", "remapped"]), &d);
     // On the default bridge network as well; and --userns=host opts out.
     assert_eq!(ok(d.docker().args(["run", "--rm", "busybox", "id", "-u"]), &d), "0\n");
