@@ -1058,11 +1058,37 @@ impl ImageStore {
         force: bool,
         in_use: &dyn Fn(&str) -> Option<U>,
     ) -> Result<Vec<DeleteItem>, Error> {
+        self.remove_with_parents(name, force, false, in_use, &|_: &str| None)
+    }
+
+    /// [`ImageStore::remove`] for images that have parents (the classic builder's steps,
+    /// commits): `parent_of(image id)` names the image an image was made from, as the caller
+    /// records it (the store itself keeps no such relation). It runs under the store's lock
+    /// and must not call back into the store.
+    ///
+    /// As dockerd: an image with children (images whose parent it is) cannot be deleted by
+    /// id (`image has dependent child images`, even with force); removing its last reference
+    /// only untags it. With `prune`, after the image is deleted its parent chain is deleted
+    /// upwards while each parent is untagged, has no other child and no container uses it
+    /// (`in_use`); each shows as [`DeleteItem::Deleted`], with the layers only it held.
+    pub fn remove_with_parents<U: Into<ImageUser>>(
+        &self,
+        name: &str,
+        force: bool,
+        prune: bool,
+        in_use: &dyn Fn(&str) -> Option<U>,
+        parent_of: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<DeleteItem>, Error> {
         let users = |id: &str| in_use(id).map(Into::into);
         let _g = self.lock();
         let mut model = self.load()?;
         model.sweep_removed(&users);
-        let items = model.image_delete(name, force, &users)?;
+        let id = model.resolve(name)?;
+        let children = model.has_children(&id, parent_of);
+        let mut items = model.image_delete(name, force, children, &users)?;
+        if prune && items.contains(&DeleteItem::Deleted(id.clone())) {
+            model.prune_parents(&id, &users, parent_of, &mut items);
+        }
         self.commit_and_clean(&mut model)?;
         Ok(items)
     }
@@ -1105,7 +1131,7 @@ impl ImageStore {
             let refs = model.refs_of(&id);
             if refs.is_empty() {
                 let saved = model.clone();
-                match model.image_delete(hex_of(&id), false, &users) {
+                match model.image_delete(hex_of(&id), false, false, &users) {
                     Ok(items) => report.items.extend(items),
                     Err(_) => model = saved,
                 }
@@ -1117,7 +1143,7 @@ impl ImageStore {
             }
             for r in refs {
                 let saved = model.clone();
-                match model.image_delete(&r.to_string(), false, &users) {
+                match model.image_delete(&r.to_string(), false, false, &users) {
                     Ok(items) => report.items.extend(items),
                     Err(_) => model = saved,
                 }
@@ -1641,17 +1667,62 @@ impl Model {
         }
     }
 
-    /// moby's `ImageDelete`, against the in-memory records.
+    /// Whether an image (other than `id`, not removed) has `id` as its parent.
+    fn has_children(&self, id: &str, parent_of: &dyn Fn(&str) -> Option<String>) -> bool {
+        self.images
+            .values()
+            .any(|r| !r.removed && r.id != id && parent_of(&r.id).as_deref() == Some(id))
+    }
+
+    /// moby's parent pruning after `id` was deleted: its parent, then that one's, and so on,
+    /// while the parent exists, is untagged, has no child left and no container uses it.
+    fn prune_parents(
+        &mut self,
+        id: &str,
+        users: &dyn Fn(&str) -> Option<ImageUser>,
+        parent_of: &dyn Fn(&str) -> Option<String>,
+        items: &mut Vec<DeleteItem>,
+    ) {
+        let mut cur = id.to_string();
+        // Bounded, in case the recorded relation loops.
+        for _ in 0..self.images.len() {
+            let Some(p) = parent_of(&cur) else { return };
+            if p == cur || !self.images.get(&p).is_some_and(|r| !r.removed) {
+                return;
+            }
+            if !self.refs_of(&p).is_empty()
+                || self.has_children(&p, parent_of)
+                || users(&p).is_some()
+            {
+                return;
+            }
+            self.delete_image(&p, false, items);
+            cur = p;
+        }
+    }
+
+    /// moby's `ImageDelete`, against the in-memory records. `children`: whether other images
+    /// have this one as their parent (it is then not deleted: an error by id, untagged only
+    /// by reference).
     fn image_delete(
         &mut self,
         name: &str,
         force: bool,
+        children: bool,
         users: &dyn Fn(&str) -> Option<ImageUser>,
     ) -> Result<Vec<DeleteItem>, Error> {
         let id = self.resolve(name)?;
         let mut items = Vec::new();
         let mut repo_refs = self.refs_of(&id);
         let quiet;
+        if is_id_prefix(&id, name) && children {
+            // dockerd checks dependent children first, whatever force says.
+            return Err(Error::DeleteConflict {
+                image: short_id(&id).to_string(),
+                hard: true,
+                reason: "image has dependent child images".to_string(),
+            });
+        }
         if !is_id_prefix(&id, name) {
             if !force && is_single_reference(&repo_refs) {
                 if let Some(u) = users(&id) {
@@ -1686,7 +1757,9 @@ impl Model {
                     repo_refs = remaining;
                 }
             }
-            if !repo_refs.is_empty() {
+            if !repo_refs.is_empty() || children {
+                // An untagged image with children is not dangling: it stays (moby's quiet
+                // conflict).
                 return Ok(items);
             }
             quiet = true;
@@ -1831,6 +1904,231 @@ mod tests {
         ];
         for (refs, want) in cases {
             assert_eq!(is_single_reference(&refs), want, "{refs:?}");
+        }
+    }
+
+    /// One step of a removal scenario: what is removed (`tag:NAME` or `id:LABEL`), with
+    /// force and prune, and what follows.
+    struct Step {
+        remove: &'static str,
+        force: bool,
+        prune: bool,
+        /// Labels of the images reported deleted, in order; or a substring of the error.
+        want: Result<&'static [&'static str], &'static str>,
+        /// Labels of the images left afterwards.
+        remaining: &'static [&'static str],
+    }
+
+    /// An image of a scenario: label, parent label, tag; its layers are its parent's plus one
+    /// of its own.
+    type Spec = (&'static str, Option<&'static str>, Option<&'static str>);
+
+    struct Case {
+        name: &'static str,
+        images: &'static [Spec],
+        /// Labels of images a container uses.
+        used: &'static [&'static str],
+        steps: Vec<Step>,
+    }
+
+    const fn step(
+        remove: &'static str,
+        prune: bool,
+        want: Result<&'static [&'static str], &'static str>,
+        remaining: &'static [&'static str],
+    ) -> Step {
+        Step {
+            remove,
+            force: false,
+            prune,
+            want,
+            remaining,
+        }
+    }
+
+    #[test]
+    fn remove_prunes_untagged_parents_like_dockerd() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED remove_prunes_untagged_parents_like_dockerd: needs root");
+            return;
+        }
+        let chain: &[Spec] = &[
+            ("a", None, None),
+            ("b", Some("a"), None),
+            ("c", Some("b"), Some("app")),
+        ];
+        let cases = [
+            Case {
+                name: "a tagged child whose parents are untagged: all deleted",
+                images: chain,
+                used: &[],
+                steps: vec![step("tag:app", true, Ok(&["c", "b", "a"]), &[])],
+            },
+            Case {
+                name: "noprune keeps the parents",
+                images: chain,
+                used: &[],
+                steps: vec![step("tag:app", false, Ok(&["c"]), &["a", "b"])],
+            },
+            Case {
+                name: "a parent with two children stays until the last child goes",
+                images: &[
+                    ("a", None, None),
+                    ("b", Some("a"), Some("one")),
+                    ("c", Some("a"), Some("two")),
+                ],
+                used: &[],
+                steps: vec![
+                    step("tag:one", true, Ok(&["b"]), &["a", "c"]),
+                    step("tag:two", true, Ok(&["c", "a"]), &[]),
+                ],
+            },
+            Case {
+                name: "a tagged parent stays, and so does what is above it",
+                images: &[
+                    ("a", None, None),
+                    ("b", Some("a"), Some("base")),
+                    ("c", Some("b"), Some("app")),
+                ],
+                used: &[],
+                steps: vec![step("tag:app", true, Ok(&["c"]), &["a", "b"])],
+            },
+            Case {
+                name: "a parent a container uses stays, and so does what is above it",
+                images: chain,
+                used: &["b"],
+                steps: vec![step("tag:app", true, Ok(&["c"]), &["a", "b"])],
+            },
+            Case {
+                name: "an image with children: refused by id, untagged only by reference",
+                images: &[("a", None, Some("base")), ("b", Some("a"), Some("app"))],
+                used: &[],
+                steps: vec![
+                    step(
+                        "id:a",
+                        true,
+                        Err("(cannot be forced) - image has dependent child images"),
+                        &["a", "b"],
+                    ),
+                    Step {
+                        remove: "id:a",
+                        force: true,
+                        prune: true,
+                        want: Err("(cannot be forced) - image has dependent child images"),
+                        remaining: &["a", "b"],
+                    },
+                    step("tag:base", true, Ok(&[]), &["a", "b"]),
+                    step("tag:app", true, Ok(&["b", "a"]), &[]),
+                ],
+            },
+            Case {
+                name: "deleting the child by id prunes too",
+                images: chain,
+                used: &[],
+                steps: vec![Step {
+                    remove: "id:c",
+                    force: true,
+                    prune: true,
+                    want: Ok(&["c", "b", "a"]),
+                    remaining: &[],
+                }],
+            },
+        ];
+        for case in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let db = berth_metadata::Store::open(&tmp.path().join("metadata.db")).unwrap();
+            let store = ImageStore::open(db, &tmp.path().join("image")).unwrap();
+            // label -> (image id, layer chain ids)
+            let mut made: HashMap<&str, (String, Vec<String>)> = HashMap::new();
+            let mut parents: HashMap<String, String> = HashMap::new();
+            for (label, parent, tag) in case.images {
+                let (mut layers, mut diffs) = match parent {
+                    Some(p) => {
+                        let (_, pl) = &made[p];
+                        let d: Vec<String> = pl
+                            .iter()
+                            .map(|c| store.layer(c).unwrap().unwrap().diff_id)
+                            .collect();
+                        (pl.clone(), d)
+                    }
+                    None => (Vec::new(), Vec::new()),
+                };
+                let dir = tmp.path().join(format!("src-{label}"));
+                std::fs::create_dir(&dir).unwrap();
+                std::fs::write(dir.join(label), label).unwrap();
+                let (layer, _) = store
+                    .create_layer_from_dir(layers.last().map(String::as_str), &dir)
+                    .unwrap();
+                layers.push(layer.chain_id.clone());
+                diffs.push(layer.diff_id.clone());
+                let cfg = serde_json::to_vec(&serde_json::json!({
+                    "architecture": "amd64",
+                    "os": "linux",
+                    "created": "2024-01-02T03:04:05Z",
+                    "config": {"Cmd": [label]},
+                    "rootfs": {"type": "layers", "diff_ids": diffs},
+                }))
+                .unwrap();
+                let tags: Vec<Reference> = tag
+                    .iter()
+                    .map(|t| Reference::parse_normalized(t).unwrap())
+                    .collect();
+                let id = store.create_image(&cfg, &tags, &[]).unwrap().id;
+                if let Some(p) = parent {
+                    parents.insert(id.clone(), made[p].0.clone());
+                }
+                made.insert(label, (id, layers));
+            }
+            let label_of: HashMap<String, &str> =
+                made.iter().map(|(l, (id, _))| (id.clone(), *l)).collect();
+            let used: HashSet<String> = case.used.iter().map(|l| made[l].0.clone()).collect();
+            let in_use = |id: &str| used.contains(id).then(|| "f".repeat(64));
+            let parent_of = |id: &str| parents.get(id).cloned();
+            for (i, st) in case.steps.iter().enumerate() {
+                let ctx = format!("{} (step {i}: {})", case.name, st.remove);
+                let name = match st.remove.split_once(':') {
+                    Some(("id", l)) => made[l].0.clone(),
+                    Some((_, t)) => t.to_string(),
+                    None => unreachable!("steps name tag: or id:"),
+                };
+                let res = store.remove_with_parents(&name, st.force, st.prune, &in_use, &parent_of);
+                match (res, st.want) {
+                    (Ok(items), Ok(want)) => {
+                        let deleted: Vec<&str> = items
+                            .iter()
+                            .filter_map(|it| match it {
+                                DeleteItem::Deleted(id) => label_of.get(id).copied(),
+                                DeleteItem::Untagged(_) => None,
+                            })
+                            .collect();
+                        assert_eq!(deleted, want, "{ctx}: {items:?}");
+                    }
+                    (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{ctx}: {e}"),
+                    (got, want) => panic!("{ctx}: got {got:?}, want {want:?}"),
+                }
+                let mut left: Vec<&str> = made
+                    .iter()
+                    .filter(|(_, (id, _))| store.contains(id))
+                    .map(|(l, _)| *l)
+                    .collect();
+                left.sort();
+                assert_eq!(left, st.remaining, "{ctx}");
+                // Layers of remaining images stay; an image's own top layer goes with it.
+                for (l, (id, layers)) in &made {
+                    if store.contains(id) {
+                        assert!(
+                            layers.iter().all(|c| store.has_layer(c)),
+                            "{ctx}: layers of {l}"
+                        );
+                    } else {
+                        assert!(
+                            !store.has_layer(layers.last().unwrap()),
+                            "{ctx}: top layer of {l}"
+                        );
+                    }
+                }
+            }
         }
     }
 }
