@@ -413,7 +413,7 @@ fn apply_docker_spec(store: &Store, name: &str, meta: &mut Json, spec: &DockerSp
     }
     let ep = meta
         .as_object_mut()
-        .expect("meta is an object")
+        .ok_or_else(|| anyhow::anyhow!("context {name}: meta.json is not an object"))?
         .entry("Endpoints")
         .or_insert_with(|| json!({}))
         .as_object_mut()
@@ -532,7 +532,12 @@ fn run(cmd: ContextCommand, g: &Globals, env: Env<'_>, out: &mut dyn Write, err:
             }
             let mut s = store.must_get(&a.name)?;
             if let Some(d) = &a.description {
-                let m = s.meta.as_object_mut().expect("meta").entry("Metadata").or_insert_with(|| json!({}));
+                let m = s
+                    .meta
+                    .as_object_mut()
+                    .ok_or_else(|| anyhow::anyhow!("context {}: meta.json is not an object", a.name))?
+                    .entry("Metadata")
+                    .or_insert_with(|| json!({}));
                 if d.is_empty() {
                     if let Some(o) = m.as_object_mut() {
                         o.remove("Description");
