@@ -235,16 +235,29 @@ impl Images {
         Ok(())
     }
 
-    /// `DELETE /images/{name}?force=&noprune=`. `noprune` only concerns parent images, which
-    /// imported images do not have.
+    /// `DELETE /images/{name}?force=&noprune=`. As dockerd: an image with children (images
+    /// recorded with it as [`PARENTS`]) is refused by id and only untagged by reference;
+    /// unless `noprune`, the deleted image's untagged parents with no other child and no
+    /// container are deleted too, up the chain.
     pub(crate) fn remove<U: Into<ImageUser>>(
         &self,
         name: &str,
         force: bool,
-        _noprune: bool,
+        noprune: bool,
         in_use: &dyn Fn(&str) -> Option<U>,
     ) -> Result<Vec<m::ImageDeleteResponseItem>> {
-        let items = self.store.remove(name, force, in_use).map_err(kinded)?;
+        // Read before the store's lock is taken: the callback runs under it.
+        let parents: HashMap<String, String> = self
+            .db
+            .list::<String>(PARENTS)
+            .map_err(|e| Error::from_kind(&e))?
+            .into_iter()
+            .collect();
+        let parent_of = |id: &str| parents.get(id).cloned();
+        let items = self
+            .store
+            .remove_with_parents(name, force, !noprune, in_use, &parent_of)
+            .map_err(kinded)?;
         self.forget_parents(&items);
         Ok(items.into_iter().map(delete_item).collect())
     }
@@ -698,12 +711,31 @@ mod tests {
             vec![(child.clone(), vec!["child:latest".to_string()]), (base.clone(), vec!["base:latest".to_string()])]
         );
 
-        // Gone parents are no parents; deleted children forget theirs.
+        // A parent with a child: refused by id (even with force), only untagged by reference.
         let none = |_: &str| None::<String>;
-        images.remove("base", false, false, &none).unwrap();
-        assert_eq!(images.parent("child").unwrap(), "");
-        assert_eq!(ids("child")[1].0, "<missing>");
-        images.remove("child", false, false, &none).unwrap();
+        for force in [false, true] {
+            let e = images.remove(&base, force, false, &none).unwrap_err();
+            assert_eq!(e.kind(), berth_errdefs::Kind::Conflict);
+            assert_eq!(
+                e.message(),
+                format!("conflict: unable to delete {} (cannot be forced) - image has dependent child images", &base[7..19])
+            );
+        }
+        let items = serde_json::to_value(images.remove("base", false, false, &none).unwrap()).unwrap();
+        assert_eq!(items, serde_json::json!([{"Untagged": "base:latest"}]));
+        assert_eq!(images.parent("child").unwrap(), base);
+        assert_eq!(ids("child")[1], (base.clone(), vec![]));
+
+        // Deleting the child prunes the untagged parent (unless noprune); deleted images
+        // forget their parents.
+        let items = images.remove("child", false, false, &none).unwrap();
+        let deleted: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.deleted.clone())
+            .filter(|d| *d == child || *d == base)
+            .collect();
+        assert_eq!(deleted, vec![child.clone(), base.clone()]);
+        assert_eq!(images.count(), 0);
         assert_eq!(images.db.get::<String>(PARENTS, &child).unwrap(), None);
     }
 
