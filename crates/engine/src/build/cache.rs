@@ -53,6 +53,9 @@ pub(crate) struct Record {
     /// The step, for `builder prune` listings (`RUN make`).
     #[serde(default)]
     pub description: String,
+    /// Cache hits so far (records from before this field read 0).
+    #[serde(default)]
+    pub hits: i64,
 }
 
 fn now() -> i64 {
@@ -78,7 +81,7 @@ impl Cache {
     /// Record that the step `key` made `image`.
     pub(crate) fn put(&self, key: &str, image: &str, description: &str) -> Result<()> {
         let t = now();
-        let rec = Record { image: image.to_string(), created: t, last_used: t, description: description.to_string() };
+        let rec = Record { image: image.to_string(), created: t, last_used: t, description: description.to_string(), hits: 0 };
         self.db.write_lazy(|tx| tx.put(TABLE, key, &rec)).map_err(kinded)
     }
 
@@ -92,6 +95,7 @@ impl Cache {
             for k in keys {
                 if let Some(mut r) = tx.get::<Record>(TABLE, k)? {
                     r.last_used = t;
+                    r.hits += 1;
                     tx.put(TABLE, k, &r)?;
                 }
             }
@@ -118,6 +122,32 @@ impl Cache {
             })
             .map_err(kinded)
     }
+}
+
+/// The `BuildCache` entries of `GET /system/df`: one per record whose image still exists
+/// (`alive`), as dockerd's classic builder would list them: type `regular`, not in use, not
+/// shared, size 0 (the layers are counted with the images), used once when made plus its hits.
+pub(crate) fn df_entries(records: &[(String, Record)], alive: &dyn Fn(&str) -> bool) -> Vec<berth_api::models::BuildCache> {
+    use berth_api::models::{BuildCache, BuildCacheTypeEnum};
+    let date = |t: i64| chrono::DateTime::<chrono::Utc>::from_timestamp(t, 0);
+    let mut out: Vec<BuildCache> = records
+        .iter()
+        .filter(|(_, r)| alive(&r.image))
+        .map(|(k, r)| BuildCache {
+            id: Some(k.clone()),
+            typ: Some(BuildCacheTypeEnum::REGULAR),
+            description: Some(r.description.clone()),
+            in_use: Some(false),
+            shared: Some(false),
+            size: Some(0),
+            created_at: date(r.created),
+            last_used_at: date(r.last_used),
+            usage_count: Some(1 + r.hits.max(0)),
+            ..Default::default()
+        })
+        .collect();
+    out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+    out
 }
 
 /// Which records a prune drops: all with `all`; otherwise those whose image is gone and
@@ -236,9 +266,34 @@ mod tests {
     }
 
     #[test]
+    fn df_lists_live_records_as_regular_entries() {
+        let rec = |img: &str, created: i64, used: i64, hits: i64| Record {
+            image: img.into(),
+            created,
+            last_used: used,
+            description: format!("RUN {img}"),
+            hits,
+        };
+        let records = vec![
+            ("k2".to_string(), rec("sha256:b", 200, 300, 2)),
+            ("k1".to_string(), rec("sha256:a", 100, 100, 0)),
+            ("k3".to_string(), rec("sha256:gone", 50, 50, 0)),
+        ];
+        let got = df_entries(&records, &|id| id != "sha256:gone");
+        let v = serde_json::to_value(&got).unwrap();
+        let want = serde_json::json!([
+            {"ID": "k1", "Type": "regular", "Description": "RUN sha256:a", "InUse": false, "Shared": false,
+             "Size": 0, "CreatedAt": "1970-01-01T00:01:40Z", "LastUsedAt": "1970-01-01T00:01:40Z", "UsageCount": 1},
+            {"ID": "k2", "Type": "regular", "Description": "RUN sha256:b", "InUse": false, "Shared": false,
+             "Size": 0, "CreatedAt": "1970-01-01T00:03:20Z", "LastUsedAt": "1970-01-01T00:05:00Z", "UsageCount": 3},
+        ]);
+        assert_eq!(v, want);
+    }
+
+    #[test]
     fn prune_selects_dead_old_and_filtered_records() {
         let now = 1_000_000;
-        let rec = |img: &str, used: i64| Record { image: img.into(), created: 0, last_used: used, description: String::new() };
+        let rec = |img: &str, used: i64| Record { image: img.into(), created: 0, last_used: used, description: String::new(), hits: 0 };
         let records = vec![
             ("k1".to_string(), rec("live", now)),
             ("k2".to_string(), rec("dead", now)),

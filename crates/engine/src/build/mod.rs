@@ -53,6 +53,15 @@ fn quoted(s: &str) -> String {
     out
 }
 
+impl Engine {
+    /// The build cache for `GET /system/df` (`SystemDataUsage.build_cache`).
+    pub(crate) fn build_cache_usage(&self) -> Result<Vec<m::BuildCache>> {
+        let c = cache::Cache { db: self.store.clone() };
+        let store = self.images.store();
+        Ok(cache::df_entries(&c.all()?, &|id| store.contains(id)))
+    }
+}
+
 /// Remove the build directories a crash left in `<data-root>/tmp` (for `Engine::open`).
 pub(crate) fn sweep_tmp(data_root: &std::path::Path) {
     let n = context::sweep(&data_root.join("tmp"));
