@@ -313,7 +313,7 @@ impl SystemBackend for Arc<Engine> {
             images: usage.images,
             containers,
             volumes: self.volume_usage()?,
-            build_cache: Vec::new(),
+            build_cache: self.build_cache_usage()?,
         })
     }
     async fn events(&self, since: Option<f64>, until: Option<f64>, filters: Filters) -> Result<BoxStream<'static, m::EventMessage>> {

@@ -371,7 +371,13 @@ fn builder_prune_drops_the_cache() {
     let ctx = context(&[("Dockerfile", BUSYBOX_DOCKERFILE), ("data.txt", "abc")]);
     let dir = ctx.path().to_str().expect("utf-8");
     ok(&d, d.berth().args(["build", "--network", "none", dir]));
+    // `docker system df` counts the cache records (one per cached step).
+    let df = ok(&d, docker(&d).args(["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]));
+    let count = |df: &str| df.lines().find_map(|l| l.strip_prefix("Build Cache ")).map(str::to_owned);
+    assert!(count(&df).is_some_and(|n| n != "0"), "{df}");
     let out = ok(&d, d.berth().args(["builder", "prune", "-a", "-f"]));
+    let df = ok(&d, docker(&d).args(["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]));
+    assert_eq!(count(&df).as_deref(), Some("0"), "{df}");
     assert!(out.lines().last().unwrap_or("").starts_with("Total reclaimed space: "), "{out}");
     let again = ok(&d, d.berth().args(["build", "--network", "none", dir]));
     let (hit, _) = cached_split(&again);
