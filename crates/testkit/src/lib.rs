@@ -652,3 +652,54 @@ mod tests {
         assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
     }
 }
+
+static UNIQUE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A name unique across the tests of this process and across test processes:
+/// `<prefix><pid>x<counter>`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}x{}", std::process::id(), UNIQUE.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+}
+
+/// Run a command with a deadline: (exit code, stdout, stderr). A command that cannot start or
+/// does not exit within `secs` is -1 (a hung one is killed, and stderr says so).
+pub fn run_deadline(cmd: &mut Command, secs: u64) -> (i32, String, String) {
+    use std::io::Read;
+    let mut child = match cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+        Ok(c) => c,
+        Err(e) => return (-1, String::new(), format!("spawn {cmd:?}: {e}")),
+    };
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let t1 = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let t2 = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let out = String::from_utf8_lossy(&t1.join().unwrap_or_default()).into_owned();
+    let mut err = String::from_utf8_lossy(&t2.join().unwrap_or_default()).into_owned();
+    let code = match status {
+        Some(st) => st.code().unwrap_or(-1),
+        None => {
+            err.push_str(&format!("\n(killed: no exit within {secs} s)"));
+            -1
+        }
+    };
+    (code, out, err)
+}

@@ -9,52 +9,9 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use berth_testkit::{requires_root, Daemon};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A project name unique across tests and test processes.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
-}
-
-/// Run with a deadline: (exit code, stdout, stderr); -1 when it hung.
-fn run_t(cmd: &mut Command, secs: u64) -> (i32, String, String) {
-    let mut child = match cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
-        Ok(c) => c,
-        Err(e) => return (-1, String::new(), format!("spawn {cmd:?}: {e}")),
-    };
-    let mut so = child.stdout.take().expect("stdout");
-    let mut se = child.stderr.take().expect("stderr");
-    let t1 = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = so.read_to_end(&mut v);
-        v
-    });
-    let t2 = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = se.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let out = String::from_utf8_lossy(&t1.join().unwrap_or_default()).into_owned();
-    let err = String::from_utf8_lossy(&t2.join().unwrap_or_default()).into_owned();
-    (status.and_then(|s| s.code()).unwrap_or(-1), out, err)
-}
+use berth_testkit::{requires_root, Daemon, unique, run_deadline as run_t};
 
 /// The application's files: compose.yaml, and the two image contexts.
 const COMPOSE: &str = r#"

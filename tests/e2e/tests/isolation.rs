@@ -10,15 +10,8 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use berth_testkit::{bin, requires_root, run, Daemon};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
-}
+use berth_testkit::{bin, requires_root, run, Daemon, unique};
 
 /// A daemon with `busybox:latest` imported.
 fn daemon_with(extra: &[&str]) -> Daemon {

@@ -9,69 +9,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_testkit::{cgroup_parent_for, requires_root, Daemon};
+use berth_testkit::{cgroup_parent_for, requires_root, Daemon, unique, run_deadline as run_t};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A name unique across tests and test processes: pid and a counter.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
-}
-
 /// A third octet for the test's private 10.23x.X.0/24 subnets, derived from the pid (each
 /// 10.23x range is used by one test only).
 fn octet() -> u8 {
     (std::process::id() % 250 + 2) as u8
-}
-
-/// Run a command with a deadline: (exit code, stdout, stderr); -1 and a note when it hung.
-fn run_t(cmd: &mut Command, secs: u64) -> (i32, String, String) {
-    let mut child = match cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
-        Ok(c) => c,
-        Err(e) => return (-1, String::new(), format!("spawn {cmd:?}: {e}")),
-    };
-    let mut so = child.stdout.take().expect("stdout");
-    let mut se = child.stderr.take().expect("stderr");
-    let t1 = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = so.read_to_end(&mut v);
-        v
-    });
-    let t2 = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = se.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let out = String::from_utf8_lossy(&t1.join().unwrap_or_default()).into_owned();
-    let mut err = String::from_utf8_lossy(&t2.join().unwrap_or_default()).into_owned();
-    let code = match status {
-        Some(st) => st.code().unwrap_or(-1),
-        None => {
-            err.push_str(&format!("\n(killed: no exit within {secs} s)"));
-            -1
-        }
-    };
-    (code, out, err)
 }
 
 /// A host shell command (30 s deadline).

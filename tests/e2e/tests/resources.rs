@@ -9,18 +9,10 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use berth_testkit::{cgroup_parent_for, requires_root, run, Daemon};
+use berth_testkit::{cgroup_parent_for, requires_root, run, Daemon, unique};
 use serde_json::Value as Json;
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A name unique across tests and test processes.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
-}
 
 /// A daemon with busybox imported.
 fn daemon() -> Daemon {
