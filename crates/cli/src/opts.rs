@@ -933,31 +933,6 @@ fn valid_device_mode(mode: &str) -> bool {
         && !mode.chars().enumerate().any(|(i, c)| mode[i + 1..].contains(c))
 }
 
-/// Go's `path.Clean` for absolute or relative slash paths.
-fn clean_path(p: &str) -> String {
-    let abs = p.starts_with('/');
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                if out.last().is_some_and(|l| *l != "..") {
-                    out.pop();
-                } else if !abs {
-                    out.push("..");
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    let j = out.join("/");
-    match (abs, j.is_empty()) {
-        (true, _) => format!("/{j}"),
-        (false, true) => ".".into(),
-        (false, false) => j,
-    }
-}
-
 /// `--device HOST[:CONTAINER][:PERMS]` (docker's `validateDevice` then `parseDevice`).
 pub fn parse_device(v: &str) -> Result<DeviceMapping, String> {
     if v.matches(':').count() > 2 {
@@ -968,9 +943,9 @@ pub fn parse_device(v: &str) -> Result<DeviceMapping, String> {
         return Err(format!("bad format for path: {v}"));
     }
     let (host, container, perms) = match split.as_slice() {
-        [h] => (clean_path(h), clean_path(h), "rwm".to_string()),
-        [h, x] if valid_device_mode(x) => (clean_path(h), clean_path(h), x.to_string()),
-        [h, c] => (h.to_string(), clean_path(c), "rwm".to_string()),
+        [h] => (crate::commands::cp::clean(h), crate::commands::cp::clean(h), "rwm".to_string()),
+        [h, x] if valid_device_mode(x) => (crate::commands::cp::clean(h), crate::commands::cp::clean(h), x.to_string()),
+        [h, c] => (h.to_string(), crate::commands::cp::clean(c), "rwm".to_string()),
         [h, c, mode] => {
             if !valid_device_mode(mode) {
                 return Err(format!("bad mode specified: {mode}"));
@@ -1175,7 +1150,7 @@ fn go_parse_bool(s: &str) -> Option<bool> {
 /// `./x` or `.` made absolute against `cwd`, as docker does for bind sources.
 fn absolutize(p: &str, cwd: &dyn Fn() -> Option<std::path::PathBuf>) -> String {
     match cwd() {
-        Some(d) => clean_path(&d.join(p).to_string_lossy()),
+        Some(d) => crate::commands::cp::clean(&d.join(p).to_string_lossy()),
         None => p.to_string(),
     }
 }
