@@ -9,7 +9,8 @@ use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::AddressHeaderFlags;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use rtnetlink::sys::protocols::NETLINK_ROUTE;
 use rtnetlink::sys::{Socket, TokioSocket};
@@ -208,7 +209,9 @@ impl Links {
         let ns = netns::open(netns)?;
         let mut peer =
             LinkMessageBuilder::<LinkUnspec>::new().name(peer_name).setns_by_fd(ns.as_raw_fd());
-        let mut veth = LinkVeth::new(host_name, peer_name).controller(master).up();
+        // Created down: the host end is a bridge port and never needs IPv6 autoconfiguration
+        // (see `up_without_ipv6_autoconf`).
+        let mut veth = LinkVeth::new(host_name, peer_name).controller(master);
         if let Some(mtu) = mtu {
             peer = peer.mtu(mtu);
             veth = veth.mtu(mtu);
@@ -217,7 +220,30 @@ impl Links {
         let op = || format!("create veth {host_name} with peer {peer_name} in {}", netns.display());
         let done = self.handle.link().add(veth.build()).execute().await;
         drop(ns);
-        done.map_err(|e| exists_or(e, op))
+        done.map_err(|e| exists_or(e, op))?;
+        let index = self
+            .index(host_name)
+            .await?
+            .ok_or_else(|| Error::NoSuchLink { op: op(), name: host_name.to_string() })?;
+        self.without_ipv6_autoconf(index).await;
+        self.handle
+            .link()
+            .change(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(netlink(|| format!("set {host_name} up")))
+    }
+
+    /// Keep the kernel from generating an IPv6 link-local address for the (down) link at
+    /// `index` (`addr_gen_mode` none). Such an address starts duplicate address detection,
+    /// MLD reports and router solicitations, multicast that a bridge floods to every port: with
+    /// N containers on a bridge, each new one would cost every other one work. Best effort: a
+    /// kernel without IPv6 refuses the attribute and has no such traffic anyway.
+    async fn without_ipv6_autoconf(&self, index: u32) {
+        let mode = AfSpecInet6::AddrGenMode(In6AddrGenMode::None);
+        let attr = LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![mode])]);
+        let msg = LinkUnspec::new_with_index(index).append_extra_attribute(attr).build();
+        let _ = self.handle.link().change(msg).execute().await;
     }
 
     /// macvlan (mode bridge) on `parent`, created in / moved to the namespace at `netns`.
@@ -244,7 +270,8 @@ impl Links {
     /// addresses, set up. Returns the ifindex.
     ///
     /// Rename, MAC, MTU and up go in one request (the kernel renames before it sets the link
-    /// up), then the addresses, IPv6 ones without DAD. A `new_name` already taken is
+    /// up), then the addresses, IPv6 ones without DAD. A link given no IPv6 address gets no
+    /// link-local one either (no multicast chatter on its network). A `new_name` already taken is
     /// [`Error::Exists`]; a missing `name` is [`Error::NoSuchLink`].
     pub async fn configure(
         &self,
@@ -260,6 +287,9 @@ impl Links {
             .index(name)
             .await?
             .ok_or_else(|| Error::NoSuchLink { op: op(), name: name.to_string() })?;
+        if !addrs.iter().any(|a| a.addr().is_ipv6()) {
+            self.without_ipv6_autoconf(index).await;
+        }
         let mut change = LinkUnspec::new_with_index(index).up();
         if new_name != name {
             change = change.name(new_name);

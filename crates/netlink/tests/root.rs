@@ -282,6 +282,13 @@ async fn bridge_and_veth_into_a_netns() {
         1,
         "host end up"
     );
+    // A bridge port needs no IPv6 of its own: no link-local address, so no DAD, MLD reports
+    // or router solicitations flooded to every other port.
+    let mode = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{hveth}/addr_gen_mode"));
+    assert_eq!(mode.unwrap().trim(), "1", "addr_gen_mode none on the host end");
+    let host_v6 = Command::new("ip").args(["-o", "-6", "addr", "show", "dev", &hveth]).output();
+    let host_v6 = String::from_utf8(host_v6.unwrap().stdout).unwrap();
+    assert!(host_v6.is_empty(), "no IPv6 address on the host end: {host_v6}");
 
     let inside = Links::in_netns(&ns).expect("links in netns");
     let mut inside_names = inside.names().await.unwrap();
@@ -398,6 +405,9 @@ async fn macvlan_into_a_netns() {
     assert!(link.contains("macvlan mode bridge"), "{link}");
     let addrs = sh_in(&ns, &["ip", "-o", "-4", "addr", "show", "dev", "eth0"]);
     assert!(addrs.contains("10.99.0.5/24"), "{addrs}");
+    // Given no IPv6 address, the link gets no link-local one either.
+    let v6 = sh_in(&ns, &["ip", "-o", "-6", "addr", "show", "dev", "eth0"]);
+    assert!(v6.trim().is_empty(), "no IPv6 on an IPv4-only link: {v6}");
 
     let e = host.add_macvlan(&unique("nopa"), &unique("mtst"), &ns).await.unwrap_err();
     assert!(matches!(e, Error::NoSuchLink { .. }) && e.kind() == Kind::NotFound, "{e}");
