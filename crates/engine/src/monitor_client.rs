@@ -4,7 +4,7 @@ use std::io;
 use std::path::Path;
 
 use berth_runtime::proto::{self, Decoder};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 
@@ -21,7 +21,7 @@ impl Conn {
     pub(crate) async fn connect(socket: &Path) -> io::Result<Conn> {
         let s = UnixStream::connect(socket).await?;
         let (rd, wr) = s.into_split();
-        Ok(Conn { rd: ConnReader { rd, dec: Decoder::default() }, wr })
+        Ok(Conn { rd: ConnReader { rd, dec: Decoder::default(), buf: Vec::new() }, wr })
     }
 
     pub(crate) async fn send(&mut self, kind: u8, payload: &[u8]) -> io::Result<()> {
@@ -50,21 +50,31 @@ impl Conn {
 pub(crate) struct ConnReader {
     rd: OwnedReadHalf,
     dec: Decoder,
+    /// Allocated on the first read: berthd holds one idle connection per running container
+    /// (waiting for its exit frame), and a buffer in each idle wait would cost 32 KiB apiece.
+    buf: Vec<u8>,
 }
+
+/// How much one read takes at most.
+const READ_CHUNK: usize = 32 * 1024;
 
 impl ConnReader {
     /// The next frame; `None` when the monitor closed the connection.
     pub(crate) async fn recv(&mut self) -> io::Result<Option<Frame>> {
-        let mut buf = [0u8; 32 * 1024];
         loop {
             if let Some(f) = self.dec.next_frame() {
                 return Ok(Some(f));
             }
-            let n = self.rd.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(None);
+            self.rd.readable().await?;
+            if self.buf.is_empty() {
+                self.buf = vec![0; READ_CHUNK];
             }
-            self.dec.push(&buf[..n]);
+            match self.rd.try_read(&mut self.buf) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.dec.push(&self.buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
         }
     }
 }
