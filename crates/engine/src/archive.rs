@@ -922,7 +922,7 @@ fn stopped_binds(cdir: &Path, hc: &berth_api::models::HostConfig) -> Vec<Bind> {
 
 /// A prepared view of one container for one operation.
 struct Prepared {
-    rec: Record,
+    rec: std::sync::Arc<Record>,
     view: View,
     /// Dropping it releases the container's operation lock (stopped containers only).
     hold: Option<oneshot::Sender<()>>,

@@ -10,7 +10,7 @@ use berth_api::models as m;
 use berth_errdefs::{Error, Result};
 use futures_util::stream::BoxStream;
 
-use crate::containers::{self, parse_rfc3339, status_text, Container, Record};
+use crate::containers::{self, parse_rfc3339, status_text, Record};
 use crate::service::*;
 use crate::Engine;
 
@@ -67,11 +67,10 @@ pub(crate) fn label_matches(labels: &HashMap<String, String>, f: &str) -> bool {
 }
 
 impl Engine {
-    fn summary(&self, c: &Container, size: bool) -> m::ContainerSummary {
-        let rec = c.record();
+    fn summary(&self, rec: &Record, size: bool) -> m::ContainerSummary {
         let command = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect::<Vec<_>>().join(" ");
         let network = crate::sandbox::primary_network(&rec.host_config);
-        let networks = self.network_settings(&rec).networks.unwrap_or_default();
+        let networks = self.endpoint_settings(rec);
         let (size_rw, size_root) = if size {
             let rw = dir_size(&containers::container_dir(&self.cfg.data_root, &rec.id).join("upper"));
             (Some(rw), Some(rw + self.images.size_of(&rec.image_id)))
@@ -104,11 +103,9 @@ impl Engine {
     }
 
     fn list_containers(&self, opts: ContainerListOptions) -> Result<Vec<m::ContainerSummary>> {
-        let mut all: Vec<Arc<Container>> = self.all();
-        all.sort_by(|a, b| {
-            let (ra, rb) = (a.record(), b.record());
-            rb.created.cmp(&ra.created).then(rb.id.cmp(&ra.id))
-        });
+        // One snapshot of each record (an `Arc`), newest first.
+        let mut all: Vec<Arc<Record>> = self.all().iter().map(|c| c.record()).collect();
+        all.sort_by(|ra, rb| rb.created.cmp(&ra.created).then(rb.id.cmp(&ra.id)));
         let f = &opts.filters;
         for key in f.keys() {
             if !["id", "name", "label", "status", "exited", "ancestor", "before", "since", "health", "is-task", "network", "volume", "publish", "expose"].contains(&key.as_str()) {
@@ -122,23 +119,23 @@ impl Engine {
                 }
             }
         }
-        let created_of = |key: &str| -> Result<String> { Ok(self.get(key)?.record().created) };
+        let created_of = |key: &str| -> Result<String> { Ok(self.get(key)?.record().created.clone()) };
         let before = f.get("before").and_then(|v| v.first()).map(|k| created_of(k)).transpose()?;
         let since = f.get("since").and_then(|v| v.first()).map(|k| created_of(k)).transpose()?;
         let image_ids: Option<Vec<String>> = f.get("ancestor").map(|v| v.iter().filter_map(|r| self.images.id_of(r)).collect());
         let all_flag = opts.all || opts.limit.is_some() || f.contains_key("status") || f.contains_key("exited");
         let mut out = Vec::new();
-        for c in all {
-            let rec = c.record();
+        let no_labels = HashMap::new();
+        for rec in all {
             if !all_flag && !rec.state.running() {
                 continue;
             }
             let any = |key: &str, pred: &dyn Fn(&str) -> bool| f.get(key).is_none_or(|v| v.is_empty() || v.iter().any(|x| pred(x)));
-            let labels: HashMap<String, String> = rec.config.labels.clone().unwrap_or_default();
+            let labels = rec.config.labels.as_ref().unwrap_or(&no_labels);
             let name = rec.name.trim_start_matches('/');
             let ok = any("id", &|x| rec.id.starts_with(x))
                 && any("name", &|x| name.contains(x.trim_start_matches('/')))
-                && f.get("label").is_none_or(|v| v.iter().all(|x| label_matches(&labels, x)))
+                && f.get("label").is_none_or(|v| v.iter().all(|x| label_matches(labels, x)))
                 && any("status", &|x| x == rec.state.status)
                 && any("exited", &|x| rec.state.status == "exited" && x.parse::<i64>().ok() == Some(rec.state.exit_code))
                 && any("health", &|x| {
@@ -153,7 +150,7 @@ impl Engine {
                 && before.as_ref().is_none_or(|b| rec.created < *b)
                 && since.as_ref().is_none_or(|s| rec.created > *s);
             if ok {
-                out.push(self.summary(&c, opts.size));
+                out.push(self.summary(&rec, opts.size));
             }
             if opts.limit.is_some_and(|l| l > 0 && out.len() >= l) {
                 break;
@@ -164,7 +161,7 @@ impl Engine {
 
     fn inspect_container(&self, key: &str, size: bool) -> Result<m::ContainerInspectResponse> {
         let c = self.get(key)?;
-        let rec: Record = c.record();
+        let rec = c.record();
         let cdir = containers::container_dir(&self.cfg.data_root, &rec.id);
         let st = &rec.state;
         let state = m::ContainerState {
@@ -236,19 +233,20 @@ impl Engine {
         });
         let mut deleted = Vec::new();
         let mut reclaimed = 0;
+        let no_labels = HashMap::new();
         for c in self.all() {
             let rec = c.record();
             if rec.state.running() || rec.state.status == "restarting" {
                 continue;
             }
-            let labels: HashMap<String, String> = rec.config.labels.clone().unwrap_or_default();
+            let labels = rec.config.labels.as_ref().unwrap_or(&no_labels);
             if let Some(ls) = filters.get("label") {
-                if !ls.iter().all(|l| label_matches(&labels, l)) {
+                if !ls.iter().all(|l| label_matches(labels, l)) {
                     continue;
                 }
             }
             if let Some(ls) = filters.get("label!") {
-                if ls.iter().any(|l| label_matches(&labels, l)) {
+                if ls.iter().any(|l| label_matches(labels, l)) {
                     continue;
                 }
             }

@@ -101,7 +101,9 @@ pub(crate) const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 /// One container as berthd holds it.
 pub(crate) struct Container {
     pub id: String,
-    pub rec: Mutex<Record>,
+    /// Shared, copy-on-write: readers (`ps`, inspect, filters) take an `Arc` in O(1) and an
+    /// update clones only while a reader still holds the old version.
+    pub rec: Mutex<Arc<Record>>,
     /// Serialises lifecycle operations on this container.
     pub op: tokio::sync::Mutex<()>,
     pub life: watch::Sender<Life>,
@@ -116,7 +118,7 @@ impl Container {
         let (life, _) = watch::channel(Life { running, exit_code: rec.state.exit_code, ..Life::default() });
         Arc::new(Container {
             id: rec.id.clone(),
-            rec: Mutex::new(rec),
+            rec: Mutex::new(Arc::new(rec)),
             op: tokio::sync::Mutex::new(()),
             life,
             pending: Mutex::new(Vec::new()),
@@ -124,13 +126,14 @@ impl Container {
         })
     }
 
-    pub(crate) fn record(&self) -> Record {
+    /// The current record (a snapshot: later updates do not change it).
+    pub(crate) fn record(&self) -> Arc<Record> {
         self.rec.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut Record) -> R) -> R {
         let mut g = self.rec.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut g)
+        f(Arc::make_mut(&mut g))
     }
 }
 

@@ -62,7 +62,7 @@ impl Engine {
     pub(crate) fn persist(&self, c: &Container) -> Result<()> {
         let rec = c.record();
         self.store
-            .write(|tx| tx.put(containers::TABLE, &rec.id, &rec))
+            .write(|tx| tx.put(containers::TABLE, &rec.id, &*rec))
             .map_err(kinded)
     }
 
@@ -222,7 +222,7 @@ impl Engine {
     pub(crate) async fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
         let c = self.get(key)?;
         let _op = c.op.lock().await;
-        let st = c.record().state;
+        let st = c.record().state.clone();
         if st.running() {
             return Err(Error::not_modified());
         }
@@ -424,7 +424,7 @@ impl Engine {
         let code = code.or(es.as_ref().map(|e| e.exit_code as i64)).unwrap_or(137);
         let finished = es.as_ref().map(|e| e.finished_at.clone()).unwrap_or_else(containers::now_rfc3339);
         let oom = es.as_ref().map(|e| e.oom_killed).unwrap_or(false);
-        let started_at = c.record().state.started_at;
+        let started_at = c.record().state.started_at.clone();
         c.update(|r| {
             r.state.status = "exited".into();
             r.state.pid = 0;

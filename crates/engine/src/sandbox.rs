@@ -555,6 +555,35 @@ impl Engine {
 
     /// `NetworkSettings` of inspect, from what the container asked for and what it got.
     pub(crate) fn network_settings(&self, rec: &Record) -> m::NetworkSettings {
+        let networks = self.endpoint_settings(rec);
+        let sbs = self.net.st.sandboxes.read().unwrap_or_else(|p| p.into_inner());
+        let sb = sbs.get(&rec.id);
+        let mut ports: m::PortMap = std::collections::HashMap::new();
+        for e in rec.config.exposed_ports.clone().unwrap_or_default() {
+            let key = if e.contains('/') { e } else { format!("{e}/tcp") };
+            ports.insert(key, None);
+        }
+        if let Some(sb) = sb {
+            for p in &sb.ports {
+                let key = format!("{}/{}", p.binding.container_port, p.binding.proto.as_str());
+                let entry = ports.entry(key).or_insert(None).get_or_insert_with(Vec::new);
+                entry.push(m::PortBinding {
+                    host_ip: Some(p.binding.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into())),
+                    host_port: Some(p.host_port.to_string()),
+                });
+            }
+        }
+        m::NetworkSettings {
+            sandbox_id: Some(sb.and_then(|s| s.netns.as_ref()).map(|_| sandbox_id(&rec.id)).unwrap_or_default()),
+            sandbox_key: Some(sb.and_then(|s| s.netns.as_ref()).map(|p| p.display().to_string()).unwrap_or_default()),
+            ports: Some(ports),
+            networks: Some(networks),
+        }
+    }
+
+    /// Each network the container is on, by name: what it asked for and what it got (inspect's
+    /// and `ps`'s `Networks`).
+    pub(crate) fn endpoint_settings(&self, rec: &Record) -> std::collections::HashMap<String, m::EndpointSettings> {
         let st = &self.net.st;
         let sbs = st.sandboxes.read().unwrap_or_else(|p| p.into_inner());
         let sb = sbs.get(&rec.id);
@@ -580,27 +609,7 @@ impl Engine {
             }
             networks.insert(net.map(|n| n.name).unwrap_or_else(|| key.clone()), s);
         }
-        let mut ports: m::PortMap = std::collections::HashMap::new();
-        for e in rec.config.exposed_ports.clone().unwrap_or_default() {
-            let key = if e.contains('/') { e } else { format!("{e}/tcp") };
-            ports.insert(key, None);
-        }
-        if let Some(sb) = sb {
-            for p in &sb.ports {
-                let key = format!("{}/{}", p.binding.container_port, p.binding.proto.as_str());
-                let entry = ports.entry(key).or_insert(None).get_or_insert_with(Vec::new);
-                entry.push(m::PortBinding {
-                    host_ip: Some(p.binding.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into())),
-                    host_port: Some(p.host_port.to_string()),
-                });
-            }
-        }
-        m::NetworkSettings {
-            sandbox_id: Some(sb.and_then(|s| s.netns.as_ref()).map(|_| sandbox_id(&rec.id)).unwrap_or_default()),
-            sandbox_key: Some(sb.and_then(|s| s.netns.as_ref()).map(|p| p.display().to_string()).unwrap_or_default()),
-            ports: Some(ports),
-            networks: Some(networks),
-        }
+        networks
     }
 
     /// `Ports` of `GET /containers/json`.

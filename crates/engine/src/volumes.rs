@@ -348,7 +348,7 @@ impl Engine {
             .iter()
             .map(|c| c.record())
             .filter(|r| r.mounts.iter().any(|mp| mp.is_volume() && mp.name == name))
-            .map(|r| r.id)
+            .map(|r| r.id.clone())
             .collect();
         ids.sort();
         ids
@@ -463,7 +463,7 @@ impl Engine {
 
         let mut points: BTreeMap<String, MountPoint> = BTreeMap::new();
         for (c, mode) in from {
-            for mp in c.record().mounts {
+            for mp in c.record().mounts.clone() {
                 // The copy is this container's: its Binds, not the other's Mounts, carry it.
                 let cp = MountPoint {
                     rw: mp.rw && vspec::mode_is_rw(&mode),
