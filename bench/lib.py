@@ -19,10 +19,12 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -48,15 +50,51 @@ def log(msg):
 # ---------------------------------------------------------------------------------------------
 # Commands
 
+_children = set()
+_children_lock = threading.Lock()
+
+
+def _communicate(cmd, timeout, **kw):
+    """Popen + communicate, the child tracked so that an interrupt can end it (kill_children)."""
+    if STOP.is_set():
+        raise BenchError("interrupted")
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **kw)
+    with _children_lock:
+        _children.add(p)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise BenchError(f"{' '.join(cmd)}: no answer after {timeout} s") from None
+    finally:
+        with _children_lock:
+            _children.discard(p)
+    return p.returncode, out, err
+
+
+def kill_children():
+    """End the commands still running (on interrupt): SIGTERM, then SIGKILL."""
+    with _children_lock:
+        kids = list(_children)
+    for p in kids:
+        if p.poll() is None:
+            p.terminate()
+    end = time.monotonic() + 5
+    for p in kids:
+        try:
+            p.wait(timeout=max(0.1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def run(cmd, env=None, timeout=600, check=True, cwd=None):
     """Run a command, capturing its output; BenchError (with the output's tail) if it fails."""
-    try:
-        r = subprocess.run(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-                           text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"{' '.join(cmd)}: no answer after {timeout} s") from None
-    if check and r.returncode != 0:
-        raise BenchError(f"{' '.join(cmd)} failed ({r.returncode}): {(r.stderr or r.stdout)[-800:].strip()}")
+    code, out, err = _communicate(cmd, timeout, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+    r = subprocess.CompletedProcess(cmd, code, out, err)
+    if check and code != 0:
+        raise BenchError(f"{' '.join(cmd)} failed ({code}): {(err or out)[-800:].strip()}")
     return r
 
 
@@ -72,14 +110,10 @@ def quiet(cmd):
 def timed(cmd, env=None, timeout=600):
     """Milliseconds a command takes (output discarded); BenchError if it fails."""
     t = time.perf_counter()
-    try:
-        r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"{' '.join(cmd)}: no answer after {timeout} s") from None
+    code, _, err = _communicate(cmd, timeout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ms = (time.perf_counter() - t) * 1000
-    if r.returncode != 0:
-        raise BenchError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.decode(errors='replace')[-800:].strip()}")
+    if code != 0:
+        raise BenchError(f"{' '.join(cmd)} failed ({code}): {err.decode(errors='replace')[-800:].strip()}")
     return ms
 
 
@@ -120,8 +154,9 @@ def parallel(clients, items, op, deadline=None):
                 th.join(0.5)
     except BaseException:
         STOP.set()
+        kill_children()
         for th in threads:
-            th.join()
+            th.join(30)
         raise
     out["total_s"] = time.perf_counter() - t
     return out
@@ -421,6 +456,13 @@ def xy_chart(file, title, x_label, y_label, series, log_x=False, log_y=False, li
 # ---------------------------------------------------------------------------------------------
 # Machine facts
 
+def version(line):
+    """The version in a `--version` line ("Docker version 20.10.24+dfsg1, build 5d6db84" ->
+    "20.10.24+dfsg1"); the line itself if none is recognised."""
+    m = re.search(r"(?:version\s+|\s)v?(\d+\.\d+[\w.+~-]*)", line)
+    return m.group(1).rstrip(",") if m else line
+
+
 def machine_facts():
     def first(cmd):
         try:
@@ -454,10 +496,10 @@ def machine_facts():
         "kernel": os.uname().release,
         "os": osname,
         "cgroups": cg,
-        "docker_cli": first(["docker", "--version"]),
-        "dockerd": first(["dockerd", "--version"]),
-        "containerd": first(["containerd", "--version"]),
-        "runc": first(["runc", "--version"]),
+        "docker_cli": version(first(["docker", "--version"])),
+        "dockerd": version(first(["dockerd", "--version"])),
+        "containerd": version(first(["containerd", "--version"])),
+        "runc": version(first(["runc", "--version"])),
         "berth_commit": commit + (" (+ uncommitted changes)" if dirty else ""),
         "python": platform.python_version(),
         "load_start": [round(x, 2) for x in os.getloadavg()],
@@ -699,6 +741,11 @@ class Daemon:
     def destroy(self):
         if self._destroyed:
             return
+        failing = sys.exc_info()[0]  # called from a `finally` while a scenario fails?
+        if self.proc is not None and self.proc.poll() is not None and self.proc.returncode not in (0, -15):
+            self.keep_log(f"exited by itself ({self.proc.returncode})")
+        elif failing is not None and not issubclass(failing, KeyboardInterrupt):
+            self.keep_log("was running when the scenario failed")
         if self.proc is not None and self.proc.poll() is None and self.ping():
             self.force_remove_all()
         try:
@@ -712,6 +759,15 @@ class Daemon:
         self._host_cleanup()
         shutil.rmtree(self.dir, ignore_errors=True)
         self._destroyed = True  # only now: an interrupted destroy() runs again from the cleanup stack
+
+    def keep_log(self, why):
+        """Copy the daemon's log out of the work dir (which the cleanup removes) and say where."""
+        dest = f"{self.ctx.work.rstrip('/')}-{self.kind}-{self.tag}.log"
+        try:
+            shutil.copy(self.log_path, dest)
+        except OSError:
+            return
+        log(f"{self.kind} ({self.tag}) {why}; its log is kept at {dest}:\n{self.log_tail()}")
 
     def _reap(self):
         """Kill what may survive the daemon: container processes and monitors of ours."""

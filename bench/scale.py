@@ -197,6 +197,10 @@ def scenario_fleet(ctx):
                         continue
                     if n > opts.dockerd_max:
                         want = opts.dockerd_max
+                        if any(m == want for m in res["dockerd"]):
+                            notes.append(f"dockerd N={n}: not run, capped at {want} containers (--dockerd-max "
+                                         f"{opts.dockerd_max}), measured as N={want}")
+                            continue
                         notes.append(f"dockerd N={n}: capped at {want} containers (--dockerd-max {opts.dockerd_max})")
                 try:
                     r = fleet_once(ctx, daemon, n, want, berth_cli=(daemon is b and n == ns[-1]))
@@ -301,12 +305,13 @@ def fleet_report(res, ns, errors, notes, opts):
                                   rb["start_s"] / max(rb["started"], 1), rd["start_s"] / max(rd["started"], 1), "s"))
         ratios.append(lib.compare(f"dockerd/fleet/memory/{n}", f"memory beyond processes per container ({at})",
                                   rb["memory_kib"]["beyond_procs"], rd["memory_kib"]["beyond_procs"], "KiB"))
-        for k, label in (("ps_api", "GET /containers/json"), ("inspect_api", "GET /containers/{id}/json"),
-                         ("ps_cli", "docker ps"), ("inspect_cli", "docker inspect")):
-            ratios.append(lib.compare(f"dockerd/fleet/{k}/{n}", f"{label} ({at})", rb["latency_ms"][k],
-                                      rd["latency_ms"][k], "ms"))
-        ratios.append(lib.compare(f"dockerd/fleet/restart/{n}", f"daemon restart until all listed ({at})",
-                                  rb["restart"]["ready_s"], rd["restart"]["ready_s"], "s"))
+        if rd["running"] == rb["running"]:  # these grow with N: no ratio between different N
+            for k, label in (("ps_api", "GET /containers/json"), ("inspect_api", "GET /containers/{id}/json"),
+                             ("ps_cli", "docker ps"), ("inspect_cli", "docker inspect")):
+                ratios.append(lib.compare(f"dockerd/fleet/{k}/{n}", f"{label} ({at})", rb["latency_ms"][k],
+                                          rd["latency_ms"][k], "ms"))
+            ratios.append(lib.compare(f"dockerd/fleet/restart/{n}", f"daemon restart until all listed ({at})",
+                                      rb["restart"]["ready_s"], rd["restart"]["ready_s"], "s"))
         ratios.append(lib.compare(f"dockerd/fleet/remove/{n}", f"remove all, time per container ({at})",
                                   rb["remove_s"] / rb["running"], rd["remove_s"] / rd["running"], "s"))
 
@@ -353,12 +358,15 @@ def fleet_report(res, ns, errors, notes, opts):
                      [("berthd", pts("berthd", lambda r: r["start_s"])), ("dockerd", pts("dockerd", lambda r: r["start_s"])),
                       ("berthd (berth CLI)", [(bc["running"], bc["start_s"])] if bc else [])],
                      log_x=True, log_y=True, limits=[("target 30 s", 30)]),
-        lib.xy_chart("fleet-memory.png", "memory per container beyond the container processes", "containers", "KiB",
+        lib.xy_chart("fleet-memory.png", "memory per container beyond its processes (monitor PSS + daemon RSS growth)",
+                     "containers", "KiB",
                      [("berthd", pts("berthd", lambda r: r["memory_kib"]["beyond_procs"])),
-                      ("dockerd", pts("dockerd", lambda r: r["memory_kib"]["beyond_procs"])),
-                      ("berthd (MemAvailable)", pts("berthd", lambda r: r["memory_kib"]["system"])),
-                      ("dockerd (MemAvailable)", pts("dockerd", lambda r: r["memory_kib"]["system"]))],
+                      ("dockerd", pts("dockerd", lambda r: r["memory_kib"]["beyond_procs"]))],
                      log_x=True, limits=[("target 1 MiB", 1024)]),
+        lib.xy_chart("system-memory.png", "MemAvailable drop per container minus the container processes' PSS",
+                     "containers", "KiB",
+                     [("berthd", pts("berthd", lambda r: r["memory_kib"]["system"])),
+                      ("dockerd", pts("dockerd", lambda r: r["memory_kib"]["system"]))], log_x=True),
         lib.xy_chart("daemon-rss.png", "daemon RSS with N containers running (dockerd: + containerd)", "containers", "MiB",
                      [("berthd", pts("berthd", lambda r: r["memory_kib"]["daemon_rss"] / 1024)),
                       ("dockerd", pts("dockerd", lambda r: r["memory_kib"]["daemon_rss"] / 1024))], log_x=True),
@@ -370,20 +378,21 @@ def fleet_report(res, ns, errors, notes, opts):
                      [("berthd", pts("berthd", lambda r: lib.median(r["latency_ms"]["ps_api"]))),
                       ("dockerd", pts("dockerd", lambda r: lib.median(r["latency_ms"]["ps_api"])))],
                      log_x=True, log_y=True, limits=[("target 20 ms", 20)]),
-        lib.dist_chart("api-latency.png", "API latency with N running (unix socket)", "ms",
+        lib.dist_chart("api-latency.png", "GET /containers/json (list) and /containers/{id}/json (inspect) with N running",
+                       "ms",
                        [(f"{label}, N={n}", [(kind, (_ok(res, kind, n) or {}).get("latency_ms", {}).get(k, []))
                                              for kind in ("berthd", "dockerd")])
-                        for n in ns for k, label in (("ps_api", "/containers/json"), ("inspect_api", "/containers/{id}/json"))],
+                        for n in ns for k, label in (("ps_api", "list"), ("inspect_api", "inspect"))],
                        log_scale=True),
-        lib.dist_chart("cli-latency.png", "docker CLI latency with N running", "ms",
+        lib.dist_chart("cli-latency.png", "docker ps and docker inspect with N running", "ms",
                        [(f"{label}, N={n}", [(kind, (_ok(res, kind, n) or {}).get("latency_ms", {}).get(k, []))
                                              for kind in ("berthd", "dockerd")])
-                        for n in ns for k, label in (("ps_cli", "docker ps"), ("inspect_cli", "docker inspect"))],
+                        for n in ns for k, label in (("ps_cli", "ps"), ("inspect_cli", "inspect"))],
                        log_scale=True),
     ]
 
     headline = []
-    rd = _ok(res, "dockerd", nmax)
+    rd = _ok(res, "dockerd", nmax) or next((_ok(res, "dockerd", n) for n in reversed(ns) if _ok(res, "dockerd", n)), None)
     if rb:
         def dv(f, unit):
             if not rd:
@@ -391,19 +400,25 @@ def fleet_report(res, ns, errors, notes, opts):
             cap = f" (N={rd['running']}, capped)" if rd["running"] < rb["running"] else ""
             return f"{lib.fmt(f(rd))} {unit}{cap}"
 
-        def rv(key):
-            r = next((x for x in ratios if x["key"] == key), None)
-            return lib.fmt_ratio(r["value"]) if r else "—"
+        def rv(f, per_n):
+            """dockerd's value over berthd's; N-dependent figures only between equal N."""
+            if not rd or (not per_n and rd["running"] != rb["running"]):
+                return "—" if not rd else "— (different N)"
+            return lib.fmt_ratio(f(rd) / f(rb)) if f(rb) else "—"
+
+        def per_container(r):
+            return r["start_s"] / max(r["started"], 1)
 
         headline = [
             [f"start {rb['running']} `run -d` ({CLIENTS} docker CLI clients)", f"{lib.fmt(rb['start_s'])} s",
-             dv(lambda r: r["start_s"], "s"), rv(f"dockerd/fleet/start/{nmax}") + " per container"],
-            [f"memory per container beyond its processes, N={nmax}", f"{lib.fmt(rb['memory_kib']['beyond_procs'])} KiB",
-             dv(lambda r: r["memory_kib"]["beyond_procs"], "KiB"), rv(f"dockerd/fleet/memory/{nmax}")],
-            [f"GET /containers/json, N={nmax} (median)", f"{lib.fmt(lib.median(rb['latency_ms']['ps_api']))} ms",
-             dv(lambda r: lib.median(r["latency_ms"]["ps_api"]), "ms"), rv(f"dockerd/fleet/ps_api/{nmax}")],
-            [f"daemon restart until all {nmax} listed", f"{lib.fmt(rb['restart']['ready_s'])} s",
-             dv(lambda r: r["restart"]["ready_s"], "s"), rv(f"dockerd/fleet/restart/{nmax}")],
+             dv(lambda r: r["start_s"], "s"), rv(per_container, True) + (" per container" if rd else "")],
+            [f"memory per container beyond its processes, N={rb['running']}",
+             f"{lib.fmt(rb['memory_kib']['beyond_procs'])} KiB",
+             dv(lambda r: r["memory_kib"]["beyond_procs"], "KiB"), rv(lambda r: r["memory_kib"]["beyond_procs"], True)],
+            [f"GET /containers/json, N={rb['running']} (median)", f"{lib.fmt(lib.median(rb['latency_ms']['ps_api']))} ms",
+             dv(lambda r: lib.median(r["latency_ms"]["ps_api"]), "ms"), rv(lambda r: lib.median(r["latency_ms"]["ps_api"]), False)],
+            [f"daemon restart until all {rb['running']} listed", f"{lib.fmt(rb['restart']['ready_s'])} s",
+             dv(lambda r: r["restart"]["ready_s"], "s"), rv(lambda r: r["restart"]["ready_s"], False)],
         ]
     return {"data": {"sizes": ns, "clients": CLIENTS, "dockerd_max": opts.dockerd_max,
                      "dockerd_budget_s": opts.dockerd_budget, "results": {k: {str(n): v for n, v in r.items()}
@@ -447,7 +462,8 @@ def scenario_parallel(ctx):
               lib.compare("dockerd/parallel/total", f"parallel `run -d` total ({CLIENTS}×{per})",
                           out["berthd"]["total_s"], out["dockerd"]["total_s"], "s")]
     chart = lib.dist_chart("parallel-latency.png", f"run -d from {CLIENTS} parallel clients ({n} containers)", "ms",
-                           [(f"{CLIENTS} clients × {per}", [(k, v["op_ms"]) for k, v in out.items()])], log_scale=True)
+                           [(f"{CLIENTS} clients × {per}", [(k, out[k]["op_ms"]) for k in ("berthd", "berthd (berth CLI)", "dockerd")])],
+                           log_scale=True)
     headline = [[f"`run -d` from {CLIENTS} parallel clients, per op (median)", f"{lib.fmt(lib.median(out['berthd']['op_ms']))} ms",
                  f"{lib.fmt(lib.median(out['dockerd']['op_ms']))} ms", lib.fmt_ratio(ratios[0]["value"])]]
     return {"data": {"clients": CLIENTS, "per_client": per, "results": out}, "md": md, "ratios": ratios,
