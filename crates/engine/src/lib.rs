@@ -183,6 +183,7 @@ impl Engine {
     /// is removed when no container is left in it.
     pub fn shutdown(&self) {
         use berth_cgroups::Manager;
+        self.net.st.close_netns_pool();
         let idle = self.all().iter().all(|c| !c.record().state.running());
         if idle {
             self.net.shutdown();

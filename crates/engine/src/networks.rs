@@ -120,6 +120,8 @@ pub(crate) struct NetState {
     pub(crate) ops: tokio::sync::Mutex<()>,
     pub(crate) host_resolv: ResolvConf,
     pub(crate) links: berth_netlink::Links,
+    /// Network namespaces made ahead of need (see `sandbox::NetnsPool`).
+    pub(crate) netns_pool: crate::sandbox::NetnsPool,
 }
 
 /// Serialises subnet choice across every berthd on the host: a subnet is picked by looking at
@@ -176,6 +178,7 @@ impl Networking {
             ops: tokio::sync::Mutex::new(()),
             host_resolv,
             links,
+            netns_pool: crate::sandbox::NetnsPool::default(),
         });
         let recs: Vec<(String, NetRecord)> = st.store.list(NETWORKS).map_err(kinded)?;
         for (id, rec) in recs {
@@ -264,6 +267,8 @@ impl Networking {
             st.claim_addresses(&sb);
             st.sandboxes.write().unwrap_or_else(|p| p.into_inner()).insert(id, sb);
         }
+        st.sweep_netns_pool();
+        st.refill_netns_pool();
         Ok(Networking { st })
     }
 }

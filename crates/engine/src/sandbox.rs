@@ -291,9 +291,8 @@ impl Engine {
             write(files::hosts(&hostname, &domain, &[], &extra), rc.render())?;
             return Ok(NetworkNamespace::New);
         }
-        let path = st.netns_dir.join(&rec.id[..12]);
         let mut undo = Undo::default();
-        let res = self.build_sandbox(rec, &path, &attach, &mut undo).await;
+        let res = self.build_sandbox(rec, &attach, &mut undo).await;
         let sb = match res {
             Ok(sb) => sb,
             Err(e) => {
@@ -323,6 +322,7 @@ impl Engine {
                 self.emit_network("connect", &net, Some(&rec.id));
             }
         }
+        let path = sb.netns.clone().ok_or_else(|| Error::internal("sandbox without a network namespace"))?;
         st.sandboxes.write().unwrap_or_else(|p| p.into_inner()).insert(rec.id.clone(), sb);
         if has_ports {
             if let Err(e) = st.apply_firewall().await {
@@ -333,8 +333,9 @@ impl Engine {
         Ok(NetworkNamespace::Owned(path))
     }
 
-    async fn build_sandbox(&self, rec: &Record, path: &std::path::Path, attach: &[(NetRecord, m::EndpointSettings)], undo: &mut Undo) -> Result<Sandbox> {
-        berth_netlink::netns::create(path).map_err(kinded)?;
+    async fn build_sandbox(&self, rec: &Record, attach: &[(NetRecord, m::EndpointSettings)], undo: &mut Undo) -> Result<Sandbox> {
+        let path = self.net.st.take_netns(&rec.id).await?;
+        let path = path.as_path();
         undo.netns = Some(path.to_path_buf());
         let inside = berth_netlink::Links::in_netns(path).map_err(kinded)?;
         let name = rec.name.trim_start_matches('/').to_string();
@@ -636,6 +637,95 @@ impl Engine {
             out.push(m::PortSummary { ip: None, private_port: port, public_port: None, typ: serde_json::from_value(serde_json::Value::String(proto.as_str().into())).ok() });
         }
         out
+    }
+}
+
+/// Pinned network namespaces (lo up) made ahead of need, so that a start takes one instead of
+/// creating it on its critical path (about 1.3 ms here); a blocking task makes the next.
+/// Their pins are `netns/pool-<hex>` and keep that name once a sandbox owns them.
+///
+/// Invariant: a pin is either in `ready`, owned by a sandbox, or being made by the one filler;
+/// after `close` none is added (the filler removes what it made).
+#[derive(Default)]
+pub(crate) struct NetnsPool {
+    ready: std::sync::Mutex<Vec<PathBuf>>,
+    filling: std::sync::atomic::AtomicBool,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// How many namespaces the pool keeps made.
+const NETNS_POOL_SIZE: usize = 2;
+const NETNS_POOL_PREFIX: &str = "pool-";
+
+impl NetState {
+    /// A pinned empty network namespace for the sandbox of container `id`.
+    async fn take_netns(self: &Arc<Self>, id: &str) -> Result<PathBuf> {
+        let pooled = self.netns_pool.ready.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        self.refill_netns_pool();
+        if let Some(p) = pooled {
+            return Ok(p);
+        }
+        let path = self.netns_dir.join(&id[..12]);
+        let made = path.clone();
+        tokio::task::spawn_blocking(move || berth_netlink::netns::create(&made))
+            .await
+            .map_err(|e| Error::internal(format!("create network namespace: {e}")))?
+            .map_err(kinded)?;
+        Ok(path)
+    }
+
+    /// Top the pool up on a blocking thread, unless a filler runs already or it is closed.
+    pub(crate) fn refill_netns_pool(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let pool = &self.netns_pool;
+        if pool.closed.load(SeqCst) || pool.filling.swap(true, SeqCst) {
+            return;
+        }
+        let st = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let pool = &st.netns_pool;
+            while pool.ready.lock().unwrap_or_else(|p| p.into_inner()).len() < NETNS_POOL_SIZE {
+                let path = st.netns_dir.join(format!("{NETNS_POOL_PREFIX}{}", &crate::containers::new_id()[..12]));
+                if let Err(e) = berth_netlink::netns::create(&path) {
+                    tracing::debug!(error = %e, "cannot make a network namespace ahead of need");
+                    break;
+                }
+                let mut ready = pool.ready.lock().unwrap_or_else(|p| p.into_inner());
+                if pool.closed.load(SeqCst) {
+                    drop(ready);
+                    let _ = berth_netlink::netns::remove(&path);
+                    break;
+                }
+                ready.push(path);
+            }
+            pool.filling.store(false, SeqCst);
+        });
+    }
+
+    /// berthd stops: the namespaces made ahead go.
+    pub(crate) fn close_netns_pool(&self) {
+        let pool = &self.netns_pool;
+        let ready = {
+            let mut ready = pool.ready.lock().unwrap_or_else(|p| p.into_inner());
+            pool.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+            std::mem::take(&mut *ready)
+        };
+        for p in ready {
+            let _ = berth_netlink::netns::remove(&p);
+        }
+    }
+
+    /// At start: pool pins a previous berthd left that no sandbox owns are removed.
+    pub(crate) fn sweep_netns_pool(&self) {
+        let owned: std::collections::HashSet<PathBuf> =
+            self.sandboxes.read().unwrap_or_else(|p| p.into_inner()).values().filter_map(|sb| sb.netns.clone()).collect();
+        let Ok(entries) = std::fs::read_dir(&self.netns_dir) else { return };
+        for e in entries.flatten() {
+            let path = e.path();
+            if e.file_name().to_string_lossy().starts_with(NETNS_POOL_PREFIX) && !owned.contains(&path) {
+                let _ = berth_netlink::netns::remove(&path);
+            }
+        }
     }
 }
 

@@ -353,6 +353,23 @@ impl Daemon {
         std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
     }
 
+    /// Stop berthd as a service manager would: SIGTERM, then SIGKILL after 5 s.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Kill berthd with SIGKILL (its containers keep running).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -421,19 +438,7 @@ impl Drop for Daemon {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.stop();
         // Whatever networking the daemon made on the host: devices and the firewall table carry
         // a hash of its data root; pinned namespaces live under its exec root.
         let parent = cgroup_parent_for(&self.data_root().display().to_string());

@@ -94,3 +94,67 @@ fn ipv6_networks_give_v6_addresses_names_and_routes() {
     out(d.docker().args(["rm", "-f", "six"]));
     out(d.docker().args(["network", "rm", "v6net"]));
 }
+
+/// Pinned network namespaces under the daemon's exec root whose names start with `prefix`.
+fn pins(d: &Daemon, prefix: &str) -> Vec<String> {
+    let dir = d.dir.path().join("exec/netns");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut out: Vec<String> = mounts
+        .lines()
+        .filter(|l| l.contains(" - nsfs "))
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter_map(|p| p.strip_prefix(&format!("{}/", dir.display())).map(String::from))
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Wait (bounded) until `pred` holds for the daemon's pins.
+fn wait_pins(d: &Daemon, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let p = pins(d, "");
+        if pred(&p) {
+            return p;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: pins are {p:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn network_namespaces_are_made_ahead_and_cleaned_up() {
+    requires_root!();
+    let o = octet();
+    let args = ["--iptables=false".to_string(), "--bip".to_string(), format!("10.191.{o}.1/24")];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = Daemon::start_with(&args);
+    d.import_busybox("busybox:latest");
+    let ahead = wait_pins(&d, "two made ahead at start", |p| p.len() == 2 && p.iter().all(|n| n.starts_with("pool-")));
+
+    // A start takes one of them; another is made in its place.
+    let id = out(d.docker().args(["run", "-d", "busybox", "sleep", "60"]));
+    let key = out(d.docker().args(["inspect", "-f", "{{.NetworkSettings.SandboxKey}}", &id]));
+    let taken = key.rsplit('/').next().unwrap().to_string();
+    assert!(ahead.contains(&taken), "the container got a namespace made ahead: {key} not in {ahead:?}");
+    let ip = out(d.docker().args(["exec", &id, "ip", "-o", "-4", "addr", "show", "eth0"]));
+    assert!(ip.contains(&format!("10.191.{o}.")), "{ip}");
+    let now = wait_pins(&d, "pool refilled", |p| p.len() == 3);
+    assert!(now.contains(&taken), "{now:?}");
+
+    // Killed, berthd leaves its spare namespaces behind; started again it removes those, keeps
+    // the container's, and makes new spares.
+    d.kill9();
+    let left = pins(&d, "");
+    d.spawn(&args);
+    let after = wait_pins(&d, "stale spares swept, new ones made", |p| p.len() == 3 && p.contains(&taken));
+    let stale: Vec<&String> = left.iter().filter(|n| **n != taken).collect();
+    assert!(stale.iter().all(|n| !after.contains(n)), "stale spares {stale:?} still pinned: {after:?}");
+
+    // Stopped with no container left, nothing stays pinned.
+    out(d.docker().args(["rm", "-f", &id]));
+    wait_pins(&d, "the container's namespace released", |p| !p.contains(&taken));
+    d.stop();
+    assert_eq!(pins(&d, ""), Vec::<String>::new(), "pins left after berthd stopped");
+}
