@@ -9,7 +9,7 @@
 //! Architecture invariant: a lifecycle operation on one container holds only that container's
 //! operation lock; the engine-wide maps are locked for lookups and inserts, never across IO.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -426,20 +426,20 @@ pub(crate) fn read_exit_file(path: &Path) -> Option<ExitStatus> {
 }
 
 /// Resolve the name-or-id `key` among `ids` (full id, unique prefix) or `names`.
-pub(crate) fn resolve_key(
+pub(crate) fn resolve_key<V>(
     key: &str,
     names: &HashMap<String, String>,
-    ids: &HashSet<String>,
+    ids: &HashMap<String, V>,
 ) -> Result<String> {
     let k = key.strip_prefix('/').unwrap_or(key);
-    if ids.contains(k) {
+    if ids.contains_key(k) {
         return Ok(k.to_string());
     }
     if let Some(id) = names.get(k) {
         return Ok(id.clone());
     }
     if !k.is_empty() && k.chars().all(|c| c.is_ascii_hexdigit()) {
-        let mut found = ids.iter().filter(|id| id.starts_with(k));
+        let mut found = ids.keys().filter(|id| id.starts_with(k));
         if let Some(first) = found.next() {
             if found.next().is_some() {
                 return Err(Error::invalid(format!("multiple IDs found with provided prefix: {k}")));
@@ -479,7 +479,7 @@ mod tests {
     #[test]
     fn keys_resolve_by_id_prefix_and_name() {
         use berth_errdefs::HasKind;
-        let ids: HashSet<String> = ["abcdef01".to_string(), "abc99999".to_string()].into();
+        let ids: HashMap<String, ()> = [("abcdef01".to_string(), ()), ("abc99999".to_string(), ())].into();
         let names: HashMap<String, String> = [("web".to_string(), "abcdef01".to_string())].into();
         assert_eq!(resolve_key("web", &names, &ids).unwrap(), "abcdef01");
         assert_eq!(resolve_key("/web", &names, &ids).unwrap(), "abcdef01");

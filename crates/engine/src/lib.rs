@@ -32,7 +32,7 @@ mod transfer;
 mod userns;
 mod volumes;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -201,8 +201,7 @@ impl Engine {
             return Ok(c.clone());
         }
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        let ids: HashSet<String> = if key.len() < 64 { map.keys().cloned().collect() } else { HashSet::new() };
-        let id = containers::resolve_key(key, &names, &ids)?;
+        let id = containers::resolve_key(key, &names, &map)?;
         map.get(&id).cloned().ok_or_else(|| Error::not_found(format!("No such container: {key}")))
     }
 
