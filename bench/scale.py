@@ -302,7 +302,7 @@ def fleet_report(res, ns, errors, notes, opts):
             continue
         at = f"N={n}" + (f", dockerd {rd['running']}" if rd["running"] != rb["running"] else "")
         ratios.append(lib.compare(f"dockerd/fleet/start/{n}", f"start N `run -d`, time per container ({at})",
-                                  rb["start_s"] / max(rb["started"], 1), rd["start_s"] / max(rd["started"], 1), "s"))
+                                  rb["start_s"] * 1000 / max(rb["started"], 1), rd["start_s"] * 1000 / max(rd["started"], 1), "ms"))
         ratios.append(lib.compare(f"dockerd/fleet/memory/{n}", f"memory beyond processes per container ({at})",
                                   rb["memory_kib"]["beyond_procs"], rd["memory_kib"]["beyond_procs"], "KiB"))
         if rd["running"] == rb["running"]:  # these grow with N: no ratio between different N
@@ -313,7 +313,7 @@ def fleet_report(res, ns, errors, notes, opts):
             ratios.append(lib.compare(f"dockerd/fleet/restart/{n}", f"daemon restart until all listed ({at})",
                                       rb["restart"]["ready_s"], rd["restart"]["ready_s"], "s"))
         ratios.append(lib.compare(f"dockerd/fleet/remove/{n}", f"remove all, time per container ({at})",
-                                  rb["remove_s"] / rb["running"], rd["remove_s"] / rd["running"], "s"))
+                                  rb["remove_s"] * 1000 / rb["running"], rd["remove_s"] * 1000 / rd["running"], "ms"))
 
     # issue 7's targets: berthd at N=1000
     rb = _ok(res, "berthd", nmax)
