@@ -33,6 +33,12 @@ pub enum Error {
         /// The missing link.
         name: String,
     },
+    /// The bridge a new port was to join already has as many as the kernel allows (1024).
+    #[error("{op}: the bridge already has the kernel's maximum of 1024 ports")]
+    BridgeFull {
+        /// The operation, with the names involved.
+        op: String,
+    },
     /// A link with the bridge's name exists but is not a bridge.
     #[error("link {name} exists and is not a bridge")]
     NotABridge {
@@ -98,7 +104,7 @@ impl HasKind for Error {
             Error::Invalid { .. } => Kind::InvalidArgument,
             Error::Exists { .. } => Kind::Conflict,
             Error::NoSuchLink { .. } => Kind::NotFound,
-            Error::NotABridge { .. } => Kind::Conflict,
+            Error::NotABridge { .. } | Error::BridgeFull { .. } => Kind::Conflict,
             Error::Netlink { source, .. } => match source.raw_os_error() {
                 Some(libc::EEXIST) => Kind::Conflict,
                 Some(libc::ENODEV) => Kind::NotFound,

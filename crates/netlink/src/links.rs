@@ -23,6 +23,9 @@ use crate::names::check_ifname;
 use crate::subnets;
 use crate::{netns, Error};
 
+/// The receive buffer asked for on every rtnetlink socket.
+const RECEIVE_BUFFER: libc::c_int = 8 << 20;
+
 /// One rtnetlink connection bound to one network namespace (its task is aborted on drop).
 ///
 /// The namespace is fixed when the connection is opened: [`Links::host`] talks to the
@@ -74,6 +77,27 @@ impl Links {
 
     fn over(rt: &tokio::runtime::Handle, socket: Socket) -> Links {
         let _in_runtime = rt.enter();
+        // Room for the replies of many requests in flight at once (each queued reply costs a
+        // whole socket buffer's worth of overhead): with the default ~208 KiB, a thousand
+        // concurrent requests overran it and their replies were lost. FORCE needs
+        // CAP_NET_ADMIN, which everything that changes links has; without it the kernel's
+        // maximum applies.
+        let size: libc::c_int = RECEIVE_BUFFER;
+        for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+            // SAFETY: setsockopt on an open socket we own with a c_int value of its size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
+        }
         // SAFETY: `into_raw_fd` hands over sole ownership of an open netlink socket.
         // TokioSocket makes it non-blocking and registers it with the runtime we entered
         // (it unwraps both: with a runtime entered, only a kernel out of epoll watches fails).
@@ -220,7 +244,10 @@ impl Links {
         let op = || format!("create veth {host_name} with peer {peer_name} in {}", netns.display());
         let done = self.handle.link().add(veth.build()).execute().await;
         drop(ns);
-        done.map_err(|e| exists_or(e, op))?;
+        done.map_err(|e| match errno(&e) {
+            Some(libc::EXFULL) => Error::BridgeFull { op: op() },
+            _ => exists_or(e, op),
+        })?;
         let index = self
             .index(host_name)
             .await?
