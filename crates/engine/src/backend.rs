@@ -133,7 +133,8 @@ impl Engine {
             let any = |key: &str, pred: &dyn Fn(&str) -> bool| f.get(key).is_none_or(|v| v.is_empty() || v.iter().any(|x| pred(x)));
             let labels = rec.config.labels.as_ref().unwrap_or(&no_labels);
             let name = rec.name.trim_start_matches('/');
-            let ok = any("id", &|x| rec.id.starts_with(x))
+            let ok = f.is_empty()
+                || (any("id", &|x| rec.id.starts_with(x))
                 && any("name", &|x| name.contains(x.trim_start_matches('/')))
                 && f.get("label").is_none_or(|v| v.iter().all(|x| label_matches(labels, x)))
                 && any("status", &|x| x == rec.state.status)
@@ -148,7 +149,7 @@ impl Engine {
                 && any("expose", &|x| port_filter(x, &rec.config.exposed_ports.clone().unwrap_or_default()))
                 && image_ids.as_ref().is_none_or(|ids| ids.contains(&rec.image_id))
                 && before.as_ref().is_none_or(|b| rec.created < *b)
-                && since.as_ref().is_none_or(|s| rec.created > *s);
+                && since.as_ref().is_none_or(|s| rec.created > *s));
             if ok {
                 out.push(self.summary(&rec, opts.size));
             }

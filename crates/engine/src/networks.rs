@@ -120,6 +120,9 @@ pub(crate) struct NetState {
     pub(crate) ops: tokio::sync::Mutex<()>,
     pub(crate) host_resolv: ResolvConf,
     pub(crate) links: berth_netlink::Links,
+    /// Host veth ends deleted in the background after exits, a few at a time (a thousand
+    /// containers may exit at once).
+    pub(crate) link_deletes: tokio::sync::Semaphore,
     /// Network namespaces made ahead of need (see `sandbox::NetnsPool`).
     pub(crate) netns_pool: crate::sandbox::NetnsPool,
 }
@@ -178,6 +181,7 @@ impl Networking {
             ops: tokio::sync::Mutex::new(()),
             host_resolv,
             links,
+            link_deletes: tokio::sync::Semaphore::new(16),
             netns_pool: crate::sandbox::NetnsPool::default(),
         });
         let recs: Vec<(String, NetRecord)> = st.store.list(NETWORKS).map_err(kinded)?;

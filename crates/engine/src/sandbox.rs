@@ -475,6 +475,7 @@ impl Engine {
         if !host_ifs.is_empty() {
             let st = st.clone();
             tokio::spawn(async move {
+                let _turn = st.link_deletes.acquire().await;
                 for h in host_ifs {
                     if let Err(e) = st.links.delete(&h).await {
                         tracing::debug!(link = %h, error = %e, "veth already gone");
@@ -588,12 +589,22 @@ impl Engine {
         let st = &self.net.st;
         let sbs = st.sandboxes.read().unwrap_or_else(|p| p.into_inner());
         let sb = sbs.get(&rec.id);
+        let nets = st.nets.read().unwrap_or_else(|p| p.into_inner());
+        // Only id and name of each network are needed: borrowed, not the whole record cloned.
+        // By id, name or unique id prefix, as `NetState::resolve` (whose lock is held here).
+        let lookup = |key: &str| -> Option<(String, String)> {
+            let n = nets.get(key).or_else(|| nets.values().find(|n| n.name == key)).or_else(|| {
+                let mut found = nets.values().filter(|n| !key.is_empty() && n.id.starts_with(key));
+                found.next().filter(|_| found.next().is_none())
+            })?;
+            Some((n.id.clone(), n.name.clone()))
+        };
         let mut networks = std::collections::HashMap::new();
         for (key, want) in &rec.networks {
-            let net = st.resolve(key).ok();
+            let net = lookup(key);
             let mut s = want.clone();
-            s.network_id = Some(net.as_ref().map(|n| n.id.clone()).unwrap_or_default());
-            let ep = sb.and_then(|sb| sb.endpoints.iter().find(|e| Some(&e.network_id) == net.as_ref().map(|n| &n.id)));
+            s.network_id = Some(net.as_ref().map(|n| n.0.clone()).unwrap_or_default());
+            let ep = sb.and_then(|sb| sb.endpoints.iter().find(|e| Some(&e.network_id) == net.as_ref().map(|n| &n.0)));
             let v4 = ep.and_then(|e| e.addrs.iter().find(|a| a.addr().is_ipv4()));
             let v6 = ep.and_then(|e| e.addrs.iter().find(|a| a.addr().is_ipv6()));
             s.endpoint_id = Some(ep.map(|e| e.endpoint_id.clone()).unwrap_or_default());
@@ -608,7 +619,7 @@ impl Engine {
             if s.aliases.as_ref().is_some_and(|a| a.is_empty()) {
                 s.aliases = None;
             }
-            networks.insert(net.map(|n| n.name).unwrap_or_else(|| key.clone()), s);
+            networks.insert(net.map(|n| n.1).unwrap_or_else(|| key.clone()), s);
         }
         networks
     }
