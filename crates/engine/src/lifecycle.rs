@@ -771,13 +771,36 @@ impl Engine {
         Ok(())
     }
 
+    /// A container whose monitor died without it (killed on its own): as containerd does for a
+    /// dead shim, whatever is left in its cgroup is killed and the cgroup removed, so that no
+    /// process (and no network namespace it holds) outlives the record.
+    fn kill_leftovers(&self, rec: &Record) {
+        use berth_cgroups::Manager;
+        let (Some(layout), Some(cfg)) = (self.cgroups.as_ref(), self.cgroup_config(&rec.id, rec)) else { return };
+        let Ok(cg) = berth_cgroups::Cgroup::new(layout, &cfg.path) else { return };
+        if cg.pids().is_ok_and(|p| !p.is_empty()) {
+            tracing::warn!(id = %rec.id, "monitor gone but processes left in the container's cgroup: killing them");
+            if let Err(e) = cg.kill_all(libc::SIGKILL) {
+                tracing::warn!(id = %rec.id, error = %e, "cannot kill what is left of the container");
+            }
+        }
+        let _ = cg.destroy();
+    }
+
     async fn recover_one(self: Arc<Self>, c: Arc<Container>) {
         let rec = c.record();
         // A lazy state write may have been lost in a crash: ask the monitor whatever the
         // record says.
         let socket = self.socket_path(&c.id);
+        // Gone for sure: no socket, or nobody listening on it.
+        let mut monitor_gone = true;
         if socket.exists() {
-            if let Ok(mut conn) = Conn::connect(&socket).await {
+            let conn = Conn::connect(&socket).await;
+            if let Err(e) = &conn {
+                monitor_gone = matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound);
+            }
+            if let Ok(mut conn) = conn {
+                monitor_gone = false;
                 if let Ok((proto::RUNNING, pid)) = conn.request(proto::STATUS, b"").await {
                     let pid: i64 = String::from_utf8_lossy(&pid).trim().parse().unwrap_or(0);
                     if !c.record().state.running() {
@@ -796,6 +819,9 @@ impl Engine {
         }
         // Recorded as running, but its monitor is gone: it exited while we were away.
         if rec.state.running() {
+            if monitor_gone {
+                self.kill_leftovers(&rec);
+            }
             c.life.send_modify(|l| l.running = true);
             // Its volumes are still mounted for it: exit handling unmounts them.
             self.adopt_volumes(&rec);

@@ -150,6 +150,27 @@ fn always_restarts_a_container_that_died_while_berthd_was_down() {
 }
 
 #[test]
+fn a_container_whose_monitor_was_killed_is_killed_at_recovery() {
+    requires_root!();
+    let mut e = berth_e2e::Env::new(Cli::Docker);
+    e.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "1000"]);
+    let pid: i32 = e.inspect("orphan", "{{.State.Pid}}").parse().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let monitor: i32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(std::fs::read_to_string(format!("/proc/{monitor}/comm")).unwrap().starts_with("berth-shim"));
+    e.d.kill9();
+    // The monitor dies on its own; the container's process outlives it, orphaned.
+    assert!(std::process::Command::new("kill").args(["-9", &monitor.to_string()]).status().unwrap().success());
+    berth_e2e::wait_for("monitor gone", || !std::path::Path::new(&format!("/proc/{monitor}")).exists());
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the container died with its monitor");
+    e.d.spawn(&[]);
+    berth_e2e::wait_for("exited after recovery", || e.inspect("orphan", "{{.State.Status}}") == "exited");
+    berth_e2e::wait_for("leftover process killed", || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.rsplit(')').next().unwrap().split_whitespace().next() == Some("Z"))
+    });
+}
+
+#[test]
 fn config_file_sets_runtimes_default_runtime_and_log_opts() {
     requires_root!();
     let Some(runc) = ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
