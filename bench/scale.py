@@ -329,6 +329,13 @@ def fleet_report(res, ns, errors, notes, opts):
         targets = [
             target("1000 `run -d busybox sleep` running at once", f"{rb['running']} running", rb["running"] >= 1000),
             target("... started in <= 30 s (8 docker CLI clients)", f"{rb['start_s']:.1f} s", rb["start_s"] <= 30),
+        ]
+        bc = rb.get("berth_cli")
+        if bc:
+            targets.append(target("... started in <= 30 s (8 `berth` CLI clients)",
+                                  f"{bc['start_s']:.1f} s ({bc['running']} running)",
+                                  bc["start_s"] <= 30 and bc["running"] >= 1000))
+        targets += [
             target("<= 1 MiB per container beyond the container processes (monitor PSS + daemon RSS growth)",
                    f"{m['beyond_procs']:.0f} KiB (monitor PSS {m['monitor_pss']:.0f} + daemon {m['daemon_growth']:.0f}); "
                    f"system MemAvailable figure {m['system']:.0f} KiB", m["beyond_procs"] <= 1024),
