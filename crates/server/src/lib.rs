@@ -27,6 +27,7 @@ use berth_engine::service::Backend;
 use tower::ServiceExt;
 
 mod compat;
+mod drain;
 mod error;
 mod params;
 mod routes;

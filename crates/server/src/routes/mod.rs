@@ -37,6 +37,7 @@ pub(crate) fn api(backend: Shared) -> Router {
         .merge(archive::routes())
         .merge(resources::routes())
         .merge(build::routes())
+        .route_layer(axum::middleware::from_fn(crate::drain::drain_unread_body))
         .route_layer(axum::middleware::from_fn(crate::version::check_version))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
