@@ -291,6 +291,19 @@ impl Networking {
     }
 }
 
+/// A network by id, name or unique id prefix, in that order.
+pub(crate) fn find<'a>(nets: &'a BTreeMap<String, NetRecord>, key: &str) -> Result<&'a NetRecord> {
+    if let Some(n) = nets.get(key).or_else(|| nets.values().find(|n| n.name == key)) {
+        return Ok(n);
+    }
+    let found: Vec<&NetRecord> = if key.is_empty() { Vec::new() } else { nets.values().filter(|n| n.id.starts_with(key)).collect() };
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::not_found(format!("network {key} not found"))),
+        _ => Err(Error::invalid(format!("network {key} is ambiguous ({} matches found based on ID prefix)", found.len()))),
+    }
+}
+
 impl NetState {
     pub(crate) fn pools(&self) -> Vec<Pool> {
         if self.cfg.pools.is_empty() {
@@ -314,19 +327,7 @@ impl NetState {
 
     /// A network by full id, name, or unique id prefix (Docker's order).
     pub(crate) fn resolve(&self, key: &str) -> Result<NetRecord> {
-        let nets = self.nets.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = nets.get(key) {
-            return Ok(n.clone());
-        }
-        if let Some(n) = nets.values().find(|n| n.name == key) {
-            return Ok(n.clone());
-        }
-        let found: Vec<&NetRecord> = if key.is_empty() { Vec::new() } else { nets.values().filter(|n| n.id.starts_with(key)).collect() };
-        match found.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(Error::not_found(format!("network {key} not found"))),
-            _ => Err(Error::invalid(format!("network {key} is ambiguous ({} matches found based on ID prefix)", found.len()))),
-        }
+        find(&self.nets.read().unwrap_or_else(|p| p.into_inner()), key).cloned()
     }
 
     /// Create the bridge device of `rec` if missing, with its gateway addresses.

@@ -590,21 +590,13 @@ impl Engine {
         let sbs = st.sandboxes.read().unwrap_or_else(|p| p.into_inner());
         let sb = sbs.get(&rec.id);
         let nets = st.nets.read().unwrap_or_else(|p| p.into_inner());
-        // Only id and name of each network are needed: borrowed, not the whole record cloned.
-        // By id, name or unique id prefix, as `NetState::resolve` (whose lock is held here).
-        let lookup = |key: &str| -> Option<(String, String)> {
-            let n = nets.get(key).or_else(|| nets.values().find(|n| n.name == key)).or_else(|| {
-                let mut found = nets.values().filter(|n| !key.is_empty() && n.id.starts_with(key));
-                found.next().filter(|_| found.next().is_none())
-            })?;
-            Some((n.id.clone(), n.name.clone()))
-        };
         let mut networks = std::collections::HashMap::new();
         for (key, want) in &rec.networks {
-            let net = lookup(key);
+            // Borrowed: only the network's id and name are needed.
+            let net = crate::networks::find(&nets, key).ok();
             let mut s = want.clone();
-            s.network_id = Some(net.as_ref().map(|n| n.0.clone()).unwrap_or_default());
-            let ep = sb.and_then(|sb| sb.endpoints.iter().find(|e| Some(&e.network_id) == net.as_ref().map(|n| &n.0)));
+            s.network_id = Some(net.map(|n| n.id.clone()).unwrap_or_default());
+            let ep = sb.and_then(|sb| sb.endpoints.iter().find(|e| Some(&e.network_id) == net.map(|n| &n.id)));
             let v4 = ep.and_then(|e| e.addrs.iter().find(|a| a.addr().is_ipv4()));
             let v6 = ep.and_then(|e| e.addrs.iter().find(|a| a.addr().is_ipv6()));
             s.endpoint_id = Some(ep.map(|e| e.endpoint_id.clone()).unwrap_or_default());
@@ -619,7 +611,7 @@ impl Engine {
             if s.aliases.as_ref().is_some_and(|a| a.is_empty()) {
                 s.aliases = None;
             }
-            networks.insert(net.map(|n| n.1).unwrap_or_else(|| key.clone()), s);
+            networks.insert(net.map(|n| n.name.clone()).unwrap_or_else(|| key.clone()), s);
         }
         networks
     }

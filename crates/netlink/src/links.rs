@@ -248,28 +248,25 @@ impl Links {
             Some(libc::EXFULL) => Error::BridgeFull { op: op() },
             _ => exists_or(e, op),
         })?;
-        let index = self
-            .index(host_name)
-            .await?
-            .ok_or_else(|| Error::NoSuchLink { op: op(), name: host_name.to_string() })?;
-        self.without_ipv6_autoconf(index).await;
+        // Addressed by name: no lookup round trip on the start path.
+        self.without_ipv6_autoconf(LinkUnspec::new_with_name(host_name)).await;
         self.handle
             .link()
-            .change(LinkUnspec::new_with_index(index).up().build())
+            .change(LinkUnspec::new_with_name(host_name).up().build())
             .execute()
             .await
             .map_err(netlink(|| format!("set {host_name} up")))
     }
 
-    /// Keep the kernel from generating an IPv6 link-local address for the (down) link at
-    /// `index` (`addr_gen_mode` none). Such an address starts duplicate address detection,
+    /// Keep the kernel from generating an IPv6 link-local address for the (down) `link`
+    /// (`addr_gen_mode` none). Such an address starts duplicate address detection,
     /// MLD reports and router solicitations, multicast that a bridge floods to every port: with
     /// N containers on a bridge, each new one would cost every other one work. Best effort: a
     /// kernel without IPv6 refuses the attribute and has no such traffic anyway.
-    async fn without_ipv6_autoconf(&self, index: u32) {
+    async fn without_ipv6_autoconf(&self, link: LinkMessageBuilder<LinkUnspec>) {
         let mode = AfSpecInet6::AddrGenMode(In6AddrGenMode::None);
         let attr = LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![mode])]);
-        let msg = LinkUnspec::new_with_index(index).append_extra_attribute(attr).build();
+        let msg = link.append_extra_attribute(attr).build();
         let _ = self.handle.link().change(msg).execute().await;
     }
 
@@ -315,7 +312,7 @@ impl Links {
             .await?
             .ok_or_else(|| Error::NoSuchLink { op: op(), name: name.to_string() })?;
         if !addrs.iter().any(|a| a.addr().is_ipv6()) {
-            self.without_ipv6_autoconf(index).await;
+            self.without_ipv6_autoconf(LinkUnspec::new_with_index(index)).await;
         }
         let mut change = LinkUnspec::new_with_index(index).up();
         if new_name != name {
