@@ -396,6 +396,25 @@ fn validate_chart(index: usize, chart: &Chart) -> Result<(), SpecError> {
         chart: name.clone(),
         what,
     };
+    // Series names: none empty, none twice in one place (`place` names it in messages).
+    let check_names = |names: &mut dyn Iterator<Item = &str>, place: String| -> Result<(), SpecError> {
+        let mut seen = HashSet::new();
+        for n in names {
+            if n.is_empty() {
+                return Err(SpecError::EmptyName {
+                    chart: name.clone(),
+                });
+            }
+            if !seen.insert(n) {
+                return Err(SpecError::DuplicateSeries {
+                    chart: name.clone(),
+                    name: n.to_string(),
+                    place,
+                });
+            }
+        }
+        Ok(())
+    };
     match chart {
         Chart::Distribution(d) => {
             if d.groups.is_empty() {
@@ -405,20 +424,11 @@ fn validate_chart(index: usize, chart: &Chart) -> Result<(), SpecError> {
                 if g.series.is_empty() {
                     return Err(empty(format!("series of group {:?}", g.label)));
                 }
-                let mut seen = HashSet::new();
+                check_names(
+                    &mut g.series.iter().map(|s| s.name.as_str()),
+                    format!(" in group {:?}", g.label),
+                )?;
                 for s in &g.series {
-                    if s.name.is_empty() {
-                        return Err(SpecError::EmptyName {
-                            chart: name.clone(),
-                        });
-                    }
-                    if !seen.insert(s.name.as_str()) {
-                        return Err(SpecError::DuplicateSeries {
-                            chart: name.clone(),
-                            name: s.name.clone(),
-                            place: format!(" in group {:?}", g.label),
-                        });
-                    }
                     if s.samples.is_empty() {
                         return Err(empty(format!(
                             "samples of series {:?} in group {:?}",
@@ -443,20 +453,8 @@ fn validate_chart(index: usize, chart: &Chart) -> Result<(), SpecError> {
             if x.series.is_empty() {
                 return Err(empty("series".into()));
             }
-            let mut seen = HashSet::new();
+            check_names(&mut x.series.iter().map(|s| s.name.as_str()), String::new())?;
             for s in &x.series {
-                if s.name.is_empty() {
-                    return Err(SpecError::EmptyName {
-                        chart: name.clone(),
-                    });
-                }
-                if !seen.insert(s.name.as_str()) {
-                    return Err(SpecError::DuplicateSeries {
-                        chart: name.clone(),
-                        name: s.name.clone(),
-                        place: String::new(),
-                    });
-                }
                 if s.points.is_empty() {
                     return Err(empty(format!("points of series {:?}", s.name)));
                 }
